@@ -1,0 +1,137 @@
+# inferlb: `make` builds everything, `make test` runs every test, `make demo` runs the demo.
+# Quiet unless V=1.
+
+BUILD    ?= build
+CC       ?= gcc
+CLANG    ?= clang
+BPFTOOL  ?= bpftool
+ARCH     := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
+
+ifeq ($(V),1)
+Q :=
+msg :=
+else
+Q := @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+CFLAGS   ?= -O2 -g
+CFLAGS   += -Wall -Wextra -Wno-unused-parameter -std=gnu11 -D_GNU_SOURCE \
+            -Iinclude -Iuser -I$(BUILD) -I$(BUILD)/bpf -I/usr/share/include/llhttp
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Wno-unused-function \
+            -Iinclude -I$(BUILD)
+LIBS     := -lbpf -lxdp -lelf -lz -lmnl -lcjson -lcurl -lxxhash -lyaml -lmicrohttpd -lpthread -lm
+
+BPF_SRCS  := $(wildcard bpf/*.bpf.c)
+BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))
+SKELS     := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.skel.h,$(BPF_SRCS))
+
+# user/*.c is the library both binaries share; agent.c and cli/ hold the mains.
+LIB_SRCS  := $(filter-out user/agent.c,$(wildcard user/*.c))
+LIB_OBJS  := $(patsubst user/%.c,$(BUILD)/user/%.o,$(LIB_SRCS))
+CLI_SRCS  := $(wildcard user/cli/*.c)
+CLI_OBJS  := $(patsubst user/%.c,$(BUILD)/user/%.o,$(CLI_SRCS))
+LIBILB    := $(BUILD)/libinferlb.a
+
+LLHTTP_SRCS := $(wildcard /usr/share/llhttp/*.c)
+LLHTTP      := $(BUILD)/llhttp/libllhttp.a
+
+# tools/NAME/*.c -> build/NAME
+TOOLS     := $(notdir $(patsubst %/,%,$(dir $(wildcard tools/*/*.c))))
+TOOL_BINS := $(addprefix $(BUILD)/,$(sort $(TOOLS)))
+
+# tests/unit/test_*.c (cmocka) and tests/bpf/test_*.c (BPF_PROG_TEST_RUN) -> build/tests/
+TEST_SRCS := $(wildcard tests/unit/test_*.c tests/bpf/test_*.c)
+TEST_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
+
+.DELETE_ON_ERROR:
+.PHONY: all deps test test-unit test-e2e bench bench-xdp demo demo-up demo-down clean fuzz vmtest
+
+all: $(BUILD)/inferlb-agent $(BUILD)/inferlb $(TOOL_BINS) $(TEST_BINS)
+
+deps:
+	$(Q)tools/deps.sh
+
+$(BUILD)/vmlinux.h:
+	$(call msg,GEN,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@
+
+$(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h) include/inferlb.h $(BUILD)/vmlinux.h
+	$(call msg,BPF,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BUILD)/bpf/%.skel.h: $(BUILD)/bpf/%.bpf.o
+	$(call msg,SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name $(subst -,_,$*) > $@
+
+$(LLHTTP): $(LLHTTP_SRCS)
+	$(call msg,AR,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)for f in $(LLHTTP_SRCS); do \
+		$(CC) -O2 -fPIC -I/usr/share/include/llhttp -c $$f -o $(@D)/$$(basename $$f .c).o || exit 1; done
+	$(Q)ar rcs $@ $(@D)/*.o
+
+$(BUILD)/user/%.o: user/%.c $(SKELS) $(wildcard user/*.h user/cli/*.h) include/inferlb.h
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(LIBILB): $(LIB_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@
+	$(Q)ar rcs $@ $^
+
+$(BUILD)/inferlb-agent: $(BUILD)/user/agent.o $(LIBILB) $(LLHTTP)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(LIBS) -o $@
+
+$(BUILD)/inferlb: $(CLI_OBJS) $(LIBILB) $(LLHTTP)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(LIBS) -lncursesw -o $@
+
+.SECONDEXPANSION:
+$(TOOL_BINS): $(BUILD)/%: $$(wildcard tools/%/*.c tools/%/*.h) $(LIBILB) $(LLHTTP) $(SKELS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) -Itools/$* $(wildcard tools/$*/*.c) $(LIBILB) $(LLHTTP) $(LIBS) -o $@
+
+$(BUILD)/tests/%: tests/%.c $(LIBILB) $(LLHTTP) $(SKELS) $(wildcard tests/*/*.h)
+	$(call msg,TEST,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) -Itests $< $(LIBILB) $(LLHTTP) $(LIBS) -lcmocka -o $@
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(LLHTTP_SRCS)
+	$(call msg,FUZZ,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Iuser -I$(BUILD) \
+		-I$(BUILD)/bpf -I/usr/share/include/llhttp $< $(filter-out user/agent.c,$(LIB_SRCS)) \
+		$(LLHTTP_SRCS) $(LIBS) -o $@
+
+fuzz: $(FUZZ_BINS)
+
+test: all fuzz
+	$(Q)tests/run.sh
+
+bench-xdp: all
+	$(Q)$(BUILD)/tests/bpf/test_xdp_steer --bench
+
+bench: all
+	$(Q)tools/bench/run.sh
+
+demo:
+	$(Q)tools/deps.sh && $(MAKE) --no-print-directory all && tools/demo/demo.sh run
+
+demo-up:
+	$(Q)tools/deps.sh && $(MAKE) --no-print-directory all && tools/demo/demo.sh up
+
+demo-down:
+	$(Q)tools/demo/demo.sh down
+
+vmtest: all
+	$(Q)vmtest/run.sh
+
+clean:
+	$(Q)rm -rf $(BUILD)

@@ -1,0 +1,172 @@
+/* inferlb.h - every struct and constant shared by the kernel programs and user space.
+ * Fixed-width types only: this file is compiled by clang -target bpf and by gcc. */
+#ifndef INFERLB_H
+#define INFERLB_H
+
+#ifdef __BPF__
+/* vmlinux.h already provides the __u8..__u64 types */
+#else
+#include <linux/types.h>
+#endif
+
+#define ILB_PIN_DIR "/sys/fs/bpf/inferlb"
+
+/* Capacities; every map is sized from these. */
+#ifndef ILB_MAX_VIPS
+#define ILB_MAX_VIPS 256
+#endif
+#ifndef ILB_MAX_POOLS
+#define ILB_MAX_POOLS 64
+#endif
+#ifndef ILB_MAX_BACKENDS
+#define ILB_MAX_BACKENDS 4096 /* backend ids, across all pools */
+#endif
+#ifndef ILB_MAX_POOL_BACKENDS
+#define ILB_MAX_POOL_BACKENDS 512 /* per pool and generation, slot 0 excluded */
+#endif
+#ifndef ILB_CONNTRACK_SIZE
+#define ILB_CONNTRACK_SIZE 262144
+#endif
+/* Maglev ring size: a prime >= 100 x ILB_MAX_POOL_BACKENDS keeps every backend within
+ * about 1% of an equal share (Maglev paper, section 3.4). */
+#define ILB_MAGLEV_SIZE 65537
+
+/* Cost of one active connection when comparing backends in power-of-two-choices,
+ * in load-score units (a score is 0..ILB_SCORE_MAX). */
+#define ILB_CONN_COST 16
+#define ILB_SCORE_MAX 1000000
+
+enum ilb_family {
+	ILB_AF_INET = 4,
+	ILB_AF_INET6 = 6,
+};
+
+enum ilb_lane {
+	ILB_LANE_L4 = 1, /* connection level: XDP picks the pod */
+	ILB_LANE_L7 = 2, /* request level: sk_lookup hands the connection to the agent */
+};
+
+/* vip_value.flags */
+#define ILB_VIP_ADDR_ONLY (1u << 0) /* marker entry (port 0, proto 0): the address is a VIP */
+
+/* pool_value.flags */
+#define ILB_POOL_FAIL_OPEN (1u << 0)
+
+enum ilb_backend_state {
+	ILB_BACKEND_EMPTY = 0, /* id not in use */
+	ILB_BACKEND_READY = 1,
+	ILB_BACKEND_DRAINING = 2, /* keeps its flows, gets no new ones */
+	ILB_BACKEND_DOWN = 3, /* left its pool; known flows still reach it */
+};
+
+/* The key of `vips`: what a client connects to. */
+struct vip_key {
+	__u8 family; /* enum ilb_family */
+	__u8 proto; /* IPPROTO_TCP / IPPROTO_UDP, 0 in an address marker */
+	__be16 port; /* network order, 0 in an address marker */
+	__u8 addr[16]; /* IPv4 in the first 4 bytes, rest zero */
+};
+
+struct vip_value {
+	__u32 pool_id;
+	__u32 flags; /* ILB_VIP_* */
+	__u32 lane; /* enum ilb_lane */
+};
+
+/* The value of `pools`. The agent builds a new backend set in the inactive generation of
+ * `pool_backends` and `maglev`, then flips active_gen: one aligned 32-bit store. */
+struct pool_value {
+	__u32 active_gen; /* 0 or 1 */
+	__u32 flags; /* ILB_POOL_* */
+};
+
+/* The key of `pool_backends`: slot 0 holds the number of backends, slots 1..n their ids. */
+struct pool_slot_key {
+	__u32 pool_id;
+	__u32 gen;
+	__u32 slot;
+};
+
+/* The value of `backends`, indexed by backend id. */
+struct backend {
+	__u8 family; /* enum ilb_family */
+	__u8 state; /* enum ilb_backend_state */
+	__be16 port; /* network order */
+	__u8 addr[16];
+	__u32 ifindex; /* where the frame leaves the node */
+	__u8 dst_mac[6]; /* next hop, from the neighbour table */
+	__u8 src_mac[6]; /* ifindex's own address */
+	__u32 load_score; /* 0 (idle) .. ILB_SCORE_MAX (saturated), written by the agent */
+	__u32 pool_id;
+};
+
+/* The key of `conntrack`: a 5-tuple as the packet carries it. A forward entry is keyed by
+ * client -> VIP; a reply entry by pod -> client, so the TC program finds the VIP. */
+struct flow_key {
+	__u8 family;
+	__u8 proto;
+	__be16 sport;
+	__be16 dport;
+	__u16 pad;
+	__u8 saddr[16];
+	__u8 daddr[16];
+};
+
+/* flow_value.flags */
+#define ILB_FLOW_REPLY (1u << 0) /* a reply entry: rewrite source back to the VIP */
+#define ILB_FLOW_CLOSED (1u << 1) /* FIN or RST seen: active count already released */
+#define ILB_FLOW_COUNTED (1u << 2) /* holds one unit of backend_conns */
+
+struct flow_value {
+	__u32 backend_id;
+	__u32 flags; /* ILB_FLOW_* */
+	__u64 last_seen_ns; /* bpf_ktime_get_ns() */
+	__u8 vip_addr[16]; /* reply entries: the source to restore */
+	__be16 vip_port;
+	__u16 pad;
+	__u32 pool_id;
+};
+
+/* The key of `maglev`: one ring per pool and generation. */
+struct maglev_key {
+	__u32 pool_id;
+	__u32 gen;
+	__u32 slot;
+};
+
+/* Index into the per-CPU `stats` array. */
+enum ilb_stat {
+	ILB_STAT_RX = 0, /* frames seen by xdp_steer */
+	ILB_STAT_PASS_NOT_VIP, /* not for a VIP: passed untouched */
+	ILB_STAT_PASS_NOT_IP, /* neither IPv4 nor IPv6 */
+	ILB_STAT_NEW_FLOW, /* SYN or first UDP datagram: a backend was picked */
+	ILB_STAT_CONNTRACK_HIT, /* known flow */
+	ILB_STAT_MAGLEV_FALLBACK, /* no conntrack entry, not a SYN: Maglev picked */
+	ILB_STAT_FLOW_CLOSED, /* FIN/RST released an active connection */
+	ILB_STAT_REDIRECT, /* XDP_REDIRECT / XDP_TX returned */
+	ILB_STAT_REPLY_NAT, /* tc_reverse_nat restored the VIP */
+	ILB_STAT_DROP_NO_BACKEND, /* pool has no ready backend */
+	ILB_STAT_DROP_TRUNCATED, /* a header runs past the frame (to a VIP) */
+	ILB_STAT_PASS_TRUNCATED, /* a header runs past the frame (not known to be ours) */
+	ILB_STAT_DROP_BAD_IHL, /* IPv4 IHL < 5 or past the frame */
+	ILB_STAT_IPV4_OPTIONS, /* IPv4 options skipped, frame steered */
+	ILB_STAT_DROP_FRAGMENT, /* IPv4/IPv6 fragment to a VIP address */
+	ILB_STAT_DROP_IPV6_EXT, /* IPv6 extension header to a VIP address */
+	ILB_STAT_DROP_NO_NEIGH, /* backend next hop not resolved yet */
+	ILB_STAT_DROP_FAIL_CLOSE, /* L7 VIP, agent gone, pool says FailClose */
+	ILB_STAT_L7_FAIL_OPEN, /* L7 VIP served as L4 while the agent is gone */
+	ILB_STAT_PASS_L7, /* L7 VIP with a live agent: left to sk_lookup */
+	ILB_STAT_MAX,
+};
+
+/* Names for the CLI and the Prometheus exporter, in enum order. */
+#define ILB_STAT_NAMES                                                                   \
+	"rx", "pass_not_vip", "pass_not_ip", "new_flow", "conntrack_hit", "maglev_fallback", \
+	"flow_closed", "redirect", "reply_nat", "drop_no_backend", "drop_truncated",           \
+	"pass_truncated", "drop_bad_ihl", "ipv4_options", "drop_fragment", "drop_ipv6_ext",    \
+	"drop_no_neigh", "drop_fail_close", "l7_fail_open", "pass_l7"
+
+/* `heartbeat`, slot 0: the agent's last bpf_ktime_get_ns()-clock stamp (CLOCK_MONOTONIC). */
+#define ILB_HEARTBEAT_TIMEOUT_NS 1000000000ULL
+
+#endif /* INFERLB_H */
