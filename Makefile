@@ -94,9 +94,10 @@ $(BUILD)/inferlb: $(CLI_OBJS) $(LIBILB) $(LLHTTP)
 	$(Q)$(CC) $(CFLAGS) $^ $(LIBS) -lncursesw -o $@
 
 .SECONDEXPANSION:
-$(TOOL_BINS): $(BUILD)/%: $$(wildcard tools/%/*.c tools/%/*.h) $(LIBILB) $(LLHTTP) $(SKELS)
+# Tools stand alone: they speak to inferlb over the network only, so they link no agent code.
+$(TOOL_BINS): $(BUILD)/%: $$(wildcard tools/%/*.c tools/%/*.h) $(LLHTTP)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(CFLAGS) -Itools/$* $(wildcard tools/$*/*.c) $(LIBILB) $(LLHTTP) $(LIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) -Itools/$* $(wildcard tools/$*/*.c) $(LLHTTP) $(LIBS) -o $@
 
 $(BUILD)/tests/%: tests/%.c $(LIBILB) $(LLHTTP) $(SKELS) $(wildcard tests/*/*.h)
 	$(call msg,TEST,$@)
