@@ -24,4 +24,8 @@ unsigned long ilb_manifests_errors(const struct ilb_manifests *m);
 const char *ilb_manifests_last_error(const struct ilb_manifests *m);
 void ilb_manifests_close(struct ilb_manifests *m);
 
+/* As ilb_yaml_to_json; also stores in *lines (malloc'd, caller frees, one per document of
+ * the array) the 1-based line where each document starts. */
+cJSON *ilb_yaml_to_json_lines(const char *text, size_t len, int **lines, char *err, size_t errlen);
+
 #endif

@@ -252,4 +252,16 @@ bool ilb_selector_matches(const struct ilb_pool *pool, const struct ilb_pod *pod
  * Returns the count or -errno. */
 int ilb_pool_endpoints(const struct ilb_store *store, const struct ilb_pool *pool, struct ilb_endpoint **out);
 
+/* Helpers for the decoders and tests. */
+/* Adds key=value, or replaces the value of an existing key. Returns 0 or -ENOMEM. */
+int ilb_labels_set(struct ilb_labels *labels, const char *key, const char *value);
+void ilb_labels_free(struct ilb_labels *labels);
+int ilb_labels_copy(struct ilb_labels *dst, const struct ilb_labels *src);
+/* Same pairs, whatever their order. */
+bool ilb_labels_equal(const struct ilb_labels *a, const struct ilb_labels *b);
+bool ilb_addr_equal(const struct ilb_addr *a, const struct ilb_addr *b);
+/* Field-by-field equality; metadata.resourceVersion is not compared (it changes on writes
+ * the agent does not read). */
+bool ilb_object_equal(const struct ilb_object *a, const struct ilb_object *b);
+
 #endif
