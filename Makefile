@@ -18,7 +18,7 @@ endif
 CFLAGS   ?= -O2 -g
 CFLAGS   += -Wall -Wextra -Wno-unused-parameter -std=gnu11 -D_GNU_SOURCE \
             -Iinclude -Iuser -I$(BUILD) -I$(BUILD)/bpf -I/usr/share/include/llhttp
-BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Wno-unused-function \
+BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall -Wno-unused-function \
             -Iinclude -I$(BUILD)
 LIBS     := -lbpf -lxdp -lelf -lz -lmnl -lcjson -lcurl -lxxhash -lyaml -lmicrohttpd -lpthread -lm
 
@@ -47,6 +47,7 @@ FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 
 .DELETE_ON_ERROR:
+.SECONDARY:
 .PHONY: all deps test test-unit test-e2e bench bench-xdp demo demo-up demo-down clean fuzz vmtest
 
 all: $(BUILD)/inferlb-agent $(BUILD)/inferlb $(TOOL_BINS) $(TEST_BINS)

@@ -16,13 +16,13 @@
 #define ILB_MAX_VIPS 256
 #endif
 #ifndef ILB_MAX_POOLS
-#define ILB_MAX_POOLS 64
+#define ILB_MAX_POOLS 32 /* each pool holds two Maglev rings of ILB_MAGLEV_SIZE */
 #endif
 #ifndef ILB_MAX_BACKENDS
 #define ILB_MAX_BACKENDS 4096 /* backend ids, across all pools */
 #endif
 #ifndef ILB_MAX_POOL_BACKENDS
-#define ILB_MAX_POOL_BACKENDS 512 /* per pool and generation, slot 0 excluded */
+#define ILB_MAX_POOL_BACKENDS 512 /* per pool and generation */
 #endif
 #ifndef ILB_CONNTRACK_SIZE
 #define ILB_CONNTRACK_SIZE 262144
@@ -78,14 +78,14 @@ struct vip_value {
 struct pool_value {
 	__u32 active_gen; /* 0 or 1 */
 	__u32 flags; /* ILB_POOL_* */
+	__u32 backend_count[2]; /* ready backends in each generation */
 };
 
-/* The key of `pool_backends`: slot 0 holds the number of backends, slots 1..n their ids. */
-struct pool_slot_key {
-	__u32 pool_id;
-	__u32 gen;
-	__u32 slot;
-};
+/* `pool_backends` and `maglev` are arrays of backend ids; these give the index of a slot. */
+#define ILB_POOL_SLOT(pool, gen, slot) \
+	(((pool) * 2u + (gen)) * ILB_MAX_POOL_BACKENDS + (slot))
+#define ILB_MAGLEV_SLOT(pool, gen, slot) \
+	(((pool) * 2u + (gen)) * ILB_MAGLEV_SIZE + (slot))
 
 /* The value of `backends`, indexed by backend id. */
 struct backend {
@@ -127,11 +127,9 @@ struct flow_value {
 	__u32 pool_id;
 };
 
-/* The key of `maglev`: one ring per pool and generation. */
-struct maglev_key {
-	__u32 pool_id;
-	__u32 gen;
-	__u32 slot;
+/* The value of `backend_conns`: active connections the kernel has sent to a backend. */
+struct backend_conns {
+	__s64 active;
 };
 
 /* Index into the per-CPU `stats` array. */
@@ -153,7 +151,7 @@ enum ilb_stat {
 	ILB_STAT_DROP_FRAGMENT, /* IPv4/IPv6 fragment to a VIP address */
 	ILB_STAT_DROP_IPV6_EXT, /* IPv6 extension header to a VIP address */
 	ILB_STAT_DROP_NO_NEIGH, /* backend next hop not resolved yet */
-	ILB_STAT_DROP_FAIL_CLOSE, /* L7 VIP, agent gone, pool says FailClose */
+	ILB_STAT_FAIL_CLOSE, /* L7 VIP, agent gone, FailClose: passed to the stack, which refuses */
 	ILB_STAT_L7_FAIL_OPEN, /* L7 VIP served as L4 while the agent is gone */
 	ILB_STAT_PASS_L7, /* L7 VIP with a live agent: left to sk_lookup */
 	ILB_STAT_MAX,
@@ -164,7 +162,32 @@ enum ilb_stat {
 	"rx", "pass_not_vip", "pass_not_ip", "new_flow", "conntrack_hit", "maglev_fallback", \
 	"flow_closed", "redirect", "reply_nat", "drop_no_backend", "drop_truncated",           \
 	"pass_truncated", "drop_bad_ihl", "ipv4_options", "drop_fragment", "drop_ipv6_ext",    \
-	"drop_no_neigh", "drop_fail_close", "l7_fail_open", "pass_l7"
+	"drop_no_neigh", "fail_close", "l7_fail_open", "pass_l7"
+
+/* A new flow's first candidate is its Maglev slot, the second a random ready backend; the
+ * second wins only when it is cheaper by more than this margin, so that most flows sit on
+ * the pod Maglev gives them and keep it if their conntrack entry is ever lost. */
+#define ILB_P2C_MARGIN (2 * ILB_CONN_COST)
+
+/* Hash of a flow's client side (address, ports, protocol), the same in the kernel and in
+ * user space: it picks the Maglev slot, so that a flow without conntrack keeps its pod. */
+static inline __u32 ilb_flow_hash(const __u8 saddr[16], __be16 sport, __be16 dport, __u8 proto)
+{
+	__u32 h = 0x9e3779b9u ^ proto;
+
+	for (int i = 0; i < 16; i += 4) {
+		__u32 w = (__u32)saddr[i] | (__u32)saddr[i + 1] << 8 | (__u32)saddr[i + 2] << 16 |
+			  (__u32)saddr[i + 3] << 24;
+
+		h ^= w;
+		h *= 0x85ebca6bu;
+		h ^= h >> 13;
+	}
+	h ^= ((__u32)sport << 16) | dport;
+	h *= 0xc2b2ae35u;
+	h ^= h >> 16;
+	return h;
+}
 
 /* `heartbeat`, slot 0: the agent's last bpf_ktime_get_ns()-clock stamp (CLOCK_MONOTONIC). */
 #define ILB_HEARTBEAT_TIMEOUT_NS 1000000000ULL
