@@ -431,9 +431,11 @@ static int rescan(struct ilb_manifests *m)
 	}
 	closedir(dir);
 	if (!ret) {
-		qsort(names, n_names, sizeof(*names), compare_names);
+		if (n_names > 1)
+			qsort(names, n_names, sizeof(*names), compare_names);
 		for (int i = 0; i < m->n_files;) {
-			bool listed = bsearch(&m->files[i].name, names, n_names, sizeof(*names), compare_names);
+			bool listed = n_names > 0 &&
+				      bsearch(&m->files[i].name, names, n_names, sizeof(*names), compare_names);
 			int before = m->n_files;
 
 			if (!listed) {
@@ -534,7 +536,7 @@ int ilb_manifests_process(struct ilb_manifests *m)
 			} else if (ev->len && is_manifest_name(ev->name)) {
 				if (note_name(&names, &n_names, ev->name))
 					full_rescan = true;
-			} else if (ev->len && ev->name[0] == '.' && (ev->mask & (IN_MOVED_TO | IN_CREATE))) {
+			} else if (ev->len && strncmp(ev->name, "..", 2) == 0 && (ev->mask & (IN_MOVED_TO | IN_CREATE))) {
 				/* a ConfigMap volume swaps its ..data link: every file may have changed */
 				full_rescan = true;
 			}
