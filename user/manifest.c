@@ -127,6 +127,9 @@ static void report(struct ilb_manifests *m, struct file_state *fs, struct load *
 	va_end(ap);
 	for (int i = 0; i < fs->n_errors && !seen; i++)
 		seen = strcmp(fs->errors[i], msg) == 0;
+	for (int i = 0; i < next->n_errors; i++)
+		if (strcmp(next->errors[i], msg) == 0)
+			return; /* the same object twice in one file */
 	if (!seen) {
 		fprintf(stderr, "%s\n", msg);
 		m->n_errors++;
