@@ -10,6 +10,7 @@
 #define MAX_WEIGHT 1000000
 #define MAX_TARGETS 64
 #define MAX_REWRITE_RULES 128
+#define MAX_FLAT_RULES 1024 /* rules once their matches are expanded */
 
 static int dec_pool_ref(struct dec *d, const cJSON *spec, const char *default_group, struct ilb_pool_ref *ref)
 {
@@ -150,6 +151,8 @@ static int dec_rewrite_rule(struct dec *d, const cJSON *rule, const char *path, 
 		err = dec_enum(d, model, mp, "type", false, match_types, &type);
 		if (err >= 0)
 			err = dec_string(d, model, mp, "value", true, 1, value, sizeof(value));
+		if (err >= 0 && rw->n_rules >= MAX_FLAT_RULES)
+			err = dec_fail(d, "spec.rules", "more than %d matches in all", MAX_FLAT_RULES);
 		if (err >= 0)
 			err = add_rewrite_rule(rw, value, targets, n_targets);
 	}
