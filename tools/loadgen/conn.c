@@ -67,6 +67,15 @@ static int on_header_value_complete(llhttp_t *p)
 	return 0;
 }
 
+static int on_headers_complete(llhttp_t *p)
+{
+	struct conn *c = conn_of(p);
+
+	if (c->req)
+		c->req->rec.status = p->status_code;
+	return 0;
+}
+
 static void on_event(void *ctx, const char *data, size_t n)
 {
 	struct conn *c = ctx;
@@ -124,6 +133,7 @@ void conn_global_init(void)
 	settings.on_header_field = on_header_field;
 	settings.on_header_value = on_header_value;
 	settings.on_header_value_complete = on_header_value_complete;
+	settings.on_headers_complete = on_headers_complete;
 	settings.on_body = on_body;
 	settings.on_message_complete = on_message_complete;
 }
@@ -323,6 +333,10 @@ static void conn_readable(struct conn *c)
 			conn_finish(c, LG_ERR_PARSE);
 			return;
 		}
+		/* A short read drained the socket; epoll is level-triggered and will say when
+		 * more comes, which saves the recv() that would only return EAGAIN. */
+		if ((size_t)n < sizeof(rbuf))
+			return;
 	}
 	/* EOF or a reset: ends a close-delimited body, anything else cut short is an error */
 	if (!c->req) {
