@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -41,6 +42,7 @@ static struct {
 static struct {
 	uint64_t requests, connections, open;
 	uint64_t by_status[600];
+	char last_host[128], last_test_hdr[128]; /* headers of the last request, for the tests */
 } counters;
 
 enum sstate { S_READ, S_WAIT, S_HANG };
@@ -51,7 +53,7 @@ struct sconn {
 	int64_t due; /* when the timer fires, if hidx >= 0 */
 	int hidx;    /* place in the timer heap, -1 when not armed */
 	llhttp_t parser;
-	struct sbuf in, out, url, body;
+	struct sbuf in, out, url, body, hname, hval;
 	size_t in_off, out_off;
 	bool want_out, close_after, closing, dead;
 	struct sconn *next_dead;
@@ -175,6 +177,8 @@ static void bury(void)
 		free(c->out.p);
 		free(c->url.p);
 		free(c->body.p);
+		free(c->hname.p);
+		free(c->hval.p);
 		free(c);
 	}
 }
@@ -398,9 +402,10 @@ static void stats_response(struct sconn *c)
 {
 	struct sbuf b = { 0 };
 
-	sb_addf(&b, "{\"requests\":%llu,\"connections\":%llu,\"open\":%llu,\"by_status\":{",
+	sb_addf(&b, "{\"requests\":%llu,\"connections\":%llu,\"open\":%llu,\"last_host\":\"%s\","
+		"\"last_test_header\":\"%s\",\"by_status\":{",
 		(unsigned long long)counters.requests, (unsigned long long)counters.connections,
-		(unsigned long long)counters.open);
+		(unsigned long long)counters.open, counters.last_host, counters.last_test_hdr);
 	for (int s = 0, first = 1; s < 600; s++) {
 		if (counters.by_status[s]) {
 			sb_addf(&b, "%s\"%d\":%llu", first ? "" : ",", s,
@@ -418,6 +423,38 @@ static void stats_response(struct sconn *c)
 static int on_url(llhttp_t *p, const char *at, size_t n)
 {
 	sb_add(&((struct sconn *)p->data)->url, at, n);
+	return 0;
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t n)
+{
+	sb_add(&((struct sconn *)p->data)->hname, at, n);
+	return 0;
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t n)
+{
+	sb_add(&((struct sconn *)p->data)->hval, at, n);
+	return 0;
+}
+
+static int on_header_value_complete(llhttp_t *p)
+{
+	struct sconn *c = p->data;
+	bool stats = c->url.p && !strcmp(c->url.p, "/stats");
+	char *dst = NULL;
+
+	sb_add(&c->hname, "", 0); /* an empty value leaves a buffer unallocated */
+	sb_add(&c->hval, "", 0);
+	/* the tests' own /stats questions would hide loadgen's headers */
+	if (!stats && !strcasecmp(c->hname.p, "host"))
+		dst = counters.last_host;
+	else if (!stats && !strcasecmp(c->hname.p, "x-loadgen-test"))
+		dst = counters.last_test_hdr;
+	/* kept for /stats, which prints them unescaped: plain characters only */
+	if (dst && !strpbrk(c->hval.p, "\"\\"))
+		snprintf(dst, sizeof(counters.last_host), "%s", c->hval.p);
+	c->hname.len = c->hval.len = 0;
 	return 0;
 }
 
@@ -584,6 +621,9 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	llhttp_settings_init(&settings);
 	settings.on_url = on_url;
+	settings.on_header_field = on_header_field;
+	settings.on_header_value = on_header_value;
+	settings.on_header_value_complete = on_header_value_complete;
 	settings.on_body = on_body;
 	settings.on_message_complete = on_message_complete;
 	lfd = listen_on(opt.listen);
