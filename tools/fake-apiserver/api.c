@@ -222,13 +222,13 @@ static enum MHD_Result discovery(struct MHD_Connection *c, struct req_ctx *ctx, 
 		MHD_destroy_response(r);
 		return ret;
 	}
-	if (nsegs == 1 && !group[0])
+	if (nsegs == 1 && !strncmp(url, "/api", 4) && (url[4] == '\0' || url[4] == '/'))
 		doc = disc_api_versions(server_addr);
 	else if (nsegs == 1)
 		doc = disc_api_groups();
-	else if (nsegs == 2 && group[0] && res_group_version_known(group, NULL))
+	else if (nsegs == 2 && group && group[0] && res_group_version_known(group, NULL))
 		doc = disc_api_group(group);
-	else if (((nsegs == 2 && !group[0]) || nsegs == 3) && version &&
+	else if (((nsegs == 2 && group && !group[0]) || nsegs == 3) && version &&
 		 res_group_version_known(group, version))
 		doc = disc_resource_list(group, version);
 	if (!doc)

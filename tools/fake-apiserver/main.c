@@ -134,6 +134,17 @@ static int load_tokens(struct api_opts *o, const char *path)
 	return ret < 0 ? ret : 0;
 }
 
+static void free_opts(struct api_opts *o)
+{
+	for (int i = 0; i < o->n_users; i++) {
+		free(o->users[i].token);
+		free(o->users[i].name);
+	}
+	free(o->users);
+	free(o->cert);
+	free(o->key);
+}
+
 static int parse_port(const char *s, int *out)
 {
 	uint64_t v;
@@ -295,6 +306,9 @@ out:
 		nanosleep(&ts, NULL);
 		MHD_stop_daemon(api);
 	}
+	free_opts(&o);
+	free(loads);
+	free(deny);
 	return ret;
 bad:
 	fprintf(stderr, "fake-apiserver: bad value: %s (see --help)\n", optarg);
