@@ -3,6 +3,7 @@
 #ifndef ILB_SCRAPE_H
 #define ILB_SCRAPE_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include "load.h"
 
@@ -23,5 +24,8 @@ int ilb_scraper_get(struct ilb_scraper *s, const char *key, struct ilb_pod_load 
 /* Optional: called on the scraper thread after each round (for the agent to wake up). */
 void ilb_scraper_on_round(struct ilb_scraper *s, void (*cb)(void *ctx), void *ctx);
 void ilb_scraper_stop(struct ilb_scraper *s);
+
+/* Why the last scrape of key failed ("" after a good one) into buf; -ENOENT when unknown. */
+int ilb_scraper_last_error(struct ilb_scraper *s, const char *key, char *buf, size_t len);
 
 #endif
