@@ -186,6 +186,27 @@ wait_for 3 test -s "$D/w5.rc"
 check_eq "dropped stream ends without the terminating chunk" "18 18" "$(cat "$D/w4.rc" "$D/w5.rc" | tr '\n' ' ' | sed 's/ $//')"
 check_eq "watch from RV 0 starts with the current objects" "3" "$(grep -c '"ADDED"' "$D/w5.out")"
 
+# --- sendInitialEvents (the watch-list protocol): state, then a bookmark marking its end
+api "/apis/inference.networking.x-k8s.io/v1alpha2/inferenceobjectives?watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&timeoutSeconds=1" \
+	-N >"$D/wl.out"
+check_eq "sendInitialEvents: ADDED each object, then BOOKMARK with k8s.io/initial-events-end" "ADDED ADDED BOOKMARK:true" \
+	"$(jq -r '.type + (if .type == "BOOKMARK" then ":" + .object.metadata.annotations["k8s.io/initial-events-end"] else "" end)' \
+		"$D/wl.out" | head -3 | tr '\n' ' ' | sed 's/ $//')"
+check_eq "sendInitialEvents without resourceVersionMatch: 422 Invalid" "422 Invalid" \
+	"$(code -H "Authorization: Bearer $TOKEN" "$API/api/v1/pods?watch=1&sendInitialEvents=true&allowWatchBookmarks=true") $(jq -r .reason "$D/body")"
+
+# --- many concurrent watches all get the event
+NOW=$(stat_of resourceVersion)
+for i in $(seq 1 60); do watch_bg m$i "watch=1&resourceVersion=$NOW&timeoutSeconds=5"; done
+wait_for 5 bash -c "[ \$(curl -s $ADMIN/admin/stats | jq .watchesActive) -ge 60 ]"
+admin "$ADMIN/admin/apply" --data-binary \
+	'{"apiVersion":"v1","kind":"Pod","metadata":{"name":"fan-out","namespace":"default"}}' >/dev/null
+wait_for 5 bash -c "[ \$(cat $D/m*.out | grep -c fan-out) -ge 60 ]"
+check_eq "60 concurrent watches each receive the event" "60" "$(cat "$D"/m*.out | grep -c '"name":"fan-out"')"
+admin "$ADMIN/admin/drop-watches?clean=1" >/dev/null
+wait_for 3 bash -c "[ \$(ls $D/m*.rc 2>/dev/null | wc -l) -ge 60 ]"
+check_eq "drop-watches?clean=1 ends them with a terminating chunk" "60" "$(cat "$D"/m*.rc | grep -c '^0$')"
+
 # --- stall holds requests
 admin "$ADMIN/admin/stall?seconds=1" >/dev/null
 t0=$(date +%s%N)
@@ -197,7 +218,7 @@ check_eq "stats count lists and watches" "true" \
 	"$(curl -sS "$ADMIN/admin/stats" | jq '.lists >= 10 and .watches >= 5 and .unauthorized >= 2')"
 
 # --- kubectl against it
-check_eq "kubectl get pods -A -o json" "4" "$(kubectl get pods -A -o json 2>"$D/kubectl.err" | jq '.items|length')"
+check_eq "kubectl get pods -A -o json" "5" "$(kubectl get pods -A -o json 2>"$D/kubectl.err" | jq '.items|length')"
 check_eq "kubectl get --raw" "PodList" "$(kubectl get --raw /api/v1/pods | jq -r .kind)"
 check_eq "kubectl get inferencepools" "vllm-llama3" "$(kubectl get inferencepools -o name 2>&1 | sed 's|.*/||')"
 (timeout 5 kubectl get pods --watch -o json >"$D/kw.out" 2>"$D/kw.err" &)

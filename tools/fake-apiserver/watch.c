@@ -29,10 +29,15 @@ struct watcher {
 	bool bookmarks;
 	uint64_t rv;		/* every event up to here is queued */
 	struct chunk *head, *tail;
+	size_t queued;		/* bytes waiting in head..tail */
 	double deadline, next_bookmark;
 	enum wstate state;
 	bool suspended;
 };
+
+/* A client this far behind is cut off, as the apiserver drops a watcher whose buffer
+ * fills up; it will have to re-list or resume from its last resourceVersion. */
+#define MAX_QUEUED (16u << 20)
 
 static struct watcher *watchers;
 static int n_watchers;
@@ -54,11 +59,12 @@ static void push(struct watcher *w, struct sbuf *line)
 {
 	struct chunk *c;
 
-	if (line->oom) {
+	if (line->oom || w->queued + line->len > MAX_QUEUED) {
 		sbuf_free(line);
 		w->state = W_ABORT;	/* better a broken stream than a silently missing event */
 		return;
 	}
+	w->queued += line->len;
 	c = malloc(sizeof(*c) + line->len);
 	if (!c) {
 		sbuf_free(line);
@@ -186,6 +192,7 @@ static ssize_t reader(void *cls, uint64_t pos, char *buf, size_t max)
 		memcpy(buf + n, c->data + c->off, take);
 		n += (ssize_t)take;
 		c->off += take;
+		w->queued -= take;
 		if (c->off == c->len) {
 			w->head = c->next;
 			if (!w->head)
