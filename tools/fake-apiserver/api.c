@@ -30,8 +30,6 @@ struct target {
 	char buf[1024];
 };
 
-enum list_flags { LIST_EXPLICIT_ZERO = 1 };
-
 static const char *res_display(const struct kres *r, char *buf, size_t len)
 {
 	if (r->group[0])
