@@ -158,11 +158,13 @@ static void finish_request(struct ilb_scraper *s, struct slot *slot, CURLcode re
 	s->in_flight--;
 	if (result != CURLE_OK) {
 		snprintf(error, sizeof(error), "%s", curl_easy_strerror(result));
-	} else if (curl_easy_getinfo(slot->easy, CURLINFO_RESPONSE_CODE, &status), status != 200) {
-		snprintf(error, sizeof(error), "HTTP status %ld", status);
 	} else {
-		good = !ilb_load_from_metrics(slot->body ? slot->body : "", slot->body_len, slot->request_engine,
-					      &fresh, error, sizeof(error));
+		curl_easy_getinfo(slot->easy, CURLINFO_RESPONSE_CODE, &status);
+		if (status != 200)
+			snprintf(error, sizeof(error), "HTTP status %ld", status);
+		else
+			good = !ilb_load_from_metrics(slot->body ? slot->body : "", slot->body_len,
+						      slot->request_engine, &fresh, error, sizeof(error));
 	}
 
 	pthread_mutex_lock(&s->lock);
@@ -242,7 +244,7 @@ static void *scraper_main(void *arg)
 		void (*on_round)(void *ctx) = NULL;
 		void *on_round_ctx = NULL;
 		uint64_t now;
-		bool new_round;
+		bool new_round, round_done = false;
 		int running, wait_ms;
 
 		pthread_mutex_lock(&s->lock);
@@ -255,6 +257,8 @@ static void *scraper_main(void *arg)
 		now = monotonic_ns();
 		new_round = now >= next_round;
 		if (new_round) {
+			/* a slow pod must not hold back the news of the others for its whole timeout */
+			round_done = round_open;
 			next_round += interval_ns;
 			if (next_round <= now) /* fell behind: skip the missed rounds */
 				next_round = now + interval_ns;
@@ -271,6 +275,8 @@ static void *scraper_main(void *arg)
 		on_round_ctx = s->on_round_ctx;
 		pthread_mutex_unlock(&s->lock);
 
+		if (round_done && on_round)
+			on_round(on_round_ctx);
 		curl_multi_perform(s->multi, &running);
 		drain_messages(s);
 		if (round_open && !s->in_flight) {

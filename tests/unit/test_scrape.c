@@ -20,7 +20,7 @@
 #define MS 1000000ull
 
 /* The server: "/fail" answers 500, "/b" serves body_b, anything else serves body with
- * status. Every answer waits delay_ms first. */
+ * status. Every answer waits delay_ms first, or 1.5 s on "/slow". */
 struct server {
 	struct MHD_Daemon *daemon;
 	unsigned port;
@@ -80,7 +80,7 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 {
 	struct server *srv = cls;
 	char body[4096];
-	unsigned status;
+	unsigned status, delay_ms;
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
 
@@ -91,7 +91,8 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 		return MHD_YES;
 	}
 	atomic_fetch_add(&srv->requests, 1);
-	for (unsigned waited = 0; waited < atomic_load(&srv->delay_ms) && !atomic_load(&srv->quitting); waited += 5)
+	delay_ms = !strcmp(url, "/slow") ? 1500 : atomic_load(&srv->delay_ms);
+	for (unsigned waited = 0; waited < delay_ms && !atomic_load(&srv->quitting); waited += 5)
 		sleep_ms(5);
 	pthread_mutex_lock(&srv->lock);
 	snprintf(body, sizeof(body), "%s", !strcmp(url, "/b") ? srv->body_b : srv->body);
@@ -486,6 +487,18 @@ static void test_on_round(void **state)
 	sleep_ms(300);
 	print_message("# %u rounds in 300 ms at 20 ms\n", atomic_load(&rounds));
 	assert_true(atomic_load(&rounds) >= 5 && atomic_load(&rounds) <= 20);
+
+	/* a pod slower than the interval does not hold the rounds back */
+	{
+		struct ilb_scrape_target two[] = { t, target(srv, "slow", "/slow") };
+
+		assert_int_equal(ilb_scraper_set_targets(s, two, 2), 0);
+		sleep_ms(50);
+		atomic_store(&rounds, 0);
+		sleep_ms(300);
+		print_message("# %u rounds in 300 ms with a pod answering in 1.5 s\n", atomic_load(&rounds));
+		assert_true(atomic_load(&rounds) >= 5 && atomic_load(&rounds) <= 20);
+	}
 	ilb_scraper_on_round(s, NULL, NULL);
 
 	ilb_scraper_stop(s);
