@@ -233,6 +233,9 @@ static void drain_messages(struct ilb_scraper *s)
 	}
 }
 
+/* Every interval, starts a request for each target that has none in flight. on_round fires
+ * when all requests of a round are done, or when the next round begins with some still in
+ * flight (a pod that answers slowly holds back no one's news beyond one interval). */
 static void *scraper_main(void *arg)
 {
 	struct ilb_scraper *s = arg;
