@@ -217,7 +217,8 @@ static void conn_finish(struct conn *c, enum lg_err err)
 	if (keep) {
 		engine_conn_idle(e, c);
 	} else {
-		if (c->served > 1 && err == LG_ERR_IO)
+		/* a whole answer that did not allow keep-alive: the server chose to close */
+		if (err == LG_OK || err == LG_ERR_STATUS || err == LG_ERR_STREAM)
 			e->st->conns_closed_by_server++;
 		conn_destroy(c);
 	}
@@ -340,6 +341,7 @@ static void conn_readable(struct conn *c)
 	}
 	/* EOF or a reset: ends a close-delimited body, anything else cut short is an error */
 	if (!c->req) {
+		c->eng->st->conns_closed_by_server++;
 		conn_destroy(c);
 		return;
 	}
