@@ -93,10 +93,11 @@ static int collect_forward_flows(int conntrack_fd, struct flow_list *out)
 static const char *proto_name(uint8_t proto, char *buf, size_t len)
 {
 	if (proto == IPPROTO_TCP)
-		return "tcp";
-	if (proto == IPPROTO_UDP)
-		return "udp";
-	snprintf(buf, len, "%u", proto);
+		snprintf(buf, len, "tcp");
+	else if (proto == IPPROTO_UDP)
+		snprintf(buf, len, "udp");
+	else
+		snprintf(buf, len, "%u", proto);
 	return buf;
 }
 
