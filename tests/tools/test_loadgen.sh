@@ -125,6 +125,7 @@ check_eq "completions endpoint, streaming: all ok" "40 400" "$(jq -r '[.requests
 check_eq "no-stream: all ok, tokens from usage" "40 400" "$(jq -r '[.requests.ok, .tokens.output] | @tsv' "$D/n.json" | xargs)"
 within "no-stream: TTFT (first byte) p50 ~ 20 ms" "$(jq .ttft_ms.p50 "$D/n.json")" 19.5 26
 within "no-stream: E2E p50 ~ 20 ms" "$(jq .e2e_ms.p50 "$D/n.json")" 19.5 26
+check_eq "no-stream: no TPOT without a stream" 0 "$(jq .tpot_ms.n "$D/n.json")"
 stop fixed
 
 # delays 20, 30, ..., 110 ms, 20 requests each: p50 65, p90 101, p99 110 (interpolated)

@@ -70,7 +70,8 @@ double record_metric(const struct lg_record *r, enum lg_metric m)
 	case M_E2E:
 		return e2e;
 	case M_TPOT:
-		if (ttft < 0 || r->out_tokens < 2)
+		/* a whole response arrives at once: its first byte says nothing about decoding */
+		if (!r->stream || ttft < 0 || r->out_tokens < 2)
 			return -1;
 		return (e2e - ttft) / (r->out_tokens - 1);
 	default:
