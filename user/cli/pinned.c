@@ -11,6 +11,10 @@
 
 const char *const ilb_stat_names[ILB_STAT_MAX] = { ILB_STAT_NAMES };
 
+/* A counter added to enum ilb_stat without a name would print as NULL. */
+_Static_assert(sizeof((const char *[]){ ILB_STAT_NAMES }) / sizeof(const char *) == ILB_STAT_MAX,
+	       "ILB_STAT_NAMES must name every enum ilb_stat counter");
+
 int pinned_open(const char *name, char *err_msg, size_t err_len)
 {
 	char path[512];
