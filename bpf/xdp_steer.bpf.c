@@ -20,14 +20,6 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* Egress devices for XDP_REDIRECT, keyed by ifindex. */
-struct {
-	__uint(type, BPF_MAP_TYPE_DEVMAP_HASH);
-	__uint(max_entries, 256);
-	__type(key, __u32);
-	__type(value, __u32);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} tx_ports SEC(".maps");
 
 static __always_inline bool is_vip_addr(const struct packet *p)
 {
@@ -256,5 +248,5 @@ int xdp_steer(struct xdp_md *ctx)
 	stat_inc(ILB_STAT_REDIRECT);
 	if (b->ifindex == ctx->ingress_ifindex)
 		return XDP_TX;
-	return bpf_redirect_map(&tx_ports, b->ifindex, 0);
+	return bpf_redirect(b->ifindex, 0);
 }

@@ -79,6 +79,7 @@ struct pool_value {
 	__u32 active_gen; /* 0 or 1 */
 	__u32 flags; /* ILB_POOL_* */
 	__u32 backend_count[2]; /* ready backends in each generation */
+	char name[96]; /* "namespace/name": lets a restarted agent find its pool ids again */
 };
 
 /* `pool_backends` and `maglev` are arrays of backend ids; these give the index of a slot. */

@@ -81,7 +81,6 @@ int ilb_maps_open(struct ilb_maps *m, const char *pin_dir)
 	m->conntrack = bpf_map__fd(m->skel->maps.conntrack);
 	m->stats = bpf_map__fd(m->skel->maps.stats);
 	m->heartbeat = bpf_map__fd(m->skel->maps.heartbeat);
-	m->tx_ports = bpf_map__fd(m->skel->maps.tx_ports);
 	return 0;
 fail:
 	xdp_steer__destroy(m->skel);
@@ -315,9 +314,4 @@ int ilb_maps_stats(struct ilb_maps *m, uint64_t out[ILB_STAT_MAX])
 	}
 	free(percpu);
 	return 0;
-}
-
-int ilb_maps_tx_port_add(struct ilb_maps *m, uint32_t ifindex)
-{
-	return bpf_map_update_elem(m->tx_ports, &ifindex, &ifindex, BPF_ANY) ? -errno : 0;
 }

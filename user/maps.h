@@ -13,8 +13,7 @@ struct ilb_maps {
 	char pin_dir[256];
 	struct xdp_steer *skel; /* loaded once so that every map exists and is pinned */
 	bool adopted; /* the maps were already pinned: a restart */
-	int vips, pools, pool_backends, backends, backend_conns, maglev, conntrack, stats, heartbeat,
-		tx_ports;
+	int vips, pools, pool_backends, backends, backend_conns, maglev, conntrack, stats, heartbeat;
 };
 
 /* Mounts bpffs at /sys/fs/bpf when it is not, creates pin_dir and loads or adopts the maps. */
@@ -47,7 +46,6 @@ int ilb_maps_pool_clear(struct ilb_maps *m, uint32_t pool_id);
 int ilb_maps_heartbeat(struct ilb_maps *m);
 /* Sums the per-CPU counters. */
 int ilb_maps_stats(struct ilb_maps *m, uint64_t out[ILB_STAT_MAX]);
-int ilb_maps_tx_port_add(struct ilb_maps *m, uint32_t ifindex);
 const char *ilb_stat_name(int idx);
 
 uint64_t ilb_now_ns(void);

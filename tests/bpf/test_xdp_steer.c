@@ -599,7 +599,6 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	tc_fd = bpf_program__fd(rnat->progs.tc_reverse_nat);
-	ilb_maps_tx_port_add(&maps, 1);
 	err = setup();
 	if (err) {
 		printf("not ok 1 - writing the maps: %s\n", strerror(-err));
