@@ -1,0 +1,318 @@
+/* agent.c - inferlb-agent: wires the sources, the scraper, the reconciler, the L4 lane,
+ * the control socket and the exporter into one epoll loop. No logic of its own lives here. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+#include <bpf/libbpf.h>
+#include <xdp/libxdp.h>
+#include "agent.h"
+#include "ctl.h"
+#include "exporter.h"
+#include "l4.h"
+#include "log.h"
+#include "manifest.h"
+#include "maps.h"
+#include "neigh.h"
+#include "reconcile.h"
+#include "scrape.h"
+
+static const struct option long_opts[] = {
+	{ "manifests", required_argument, NULL, 'm' },
+	{ "iface", required_argument, NULL, 'i' },
+	{ "xdp-mode", required_argument, NULL, 'x' },
+	{ "pin-dir", required_argument, NULL, 'P' },
+	{ "socket", required_argument, NULL, 's' },
+	{ "metrics-addr", required_argument, NULL, 'M' },
+	{ "scrape-interval", required_argument, NULL, 'I' },
+	{ "stale-after", required_argument, NULL, 'S' },
+	{ "detach", no_argument, NULL, 'd' },
+	{ "keep", no_argument, NULL, 'k' },
+	{ "cleanup", no_argument, NULL, 'c' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ 0 },
+};
+
+static const char *const help_text[] = {
+	"--manifests DIR        read InferencePools, Pods, ... from YAML files in DIR (reloaded on change)",
+	"--iface IF             attach the L4 lane (XDP + TC) to the node's uplink IF",
+	"--xdp-mode MODE        native (default) or skb",
+	"--pin-dir DIR          pinned maps and links (default " ILB_PIN_DIR ")",
+	"--socket PATH          control socket (default " ILB_DEFAULT_SOCKET ")",
+	"--metrics-addr IP:PORT Prometheus /metrics, /healthz, /readyz (default 127.0.0.1:9464, \"off\")",
+	"--scrape-interval MS   pod /metrics scrape period (default 50)",
+	"--stale-after MS       a pod whose last good scrape is older counts as saturated (default 200)",
+	"--detach               program the data path once and exit, leaving it running",
+	"--keep                 on SIGTERM/SIGINT leave the data path running (a restart adopts it)",
+	"--cleanup              remove every program, link and pinned map, then exit",
+	"-v, --verbose          more logs (repeat for debug)",
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out, "Usage: inferlb-agent [OPTIONS]\n\nOptions:\n");
+	for (size_t i = 0; i < sizeof(help_text) / sizeof(help_text[0]); i++)
+		fprintf(out, "  %s\n", help_text[i]);
+}
+
+static int parse_ms(const char *flag, const char *text, unsigned *out)
+{
+	char *end;
+	long v = strtol(text, &end, 10);
+
+	if (*end || v <= 0 || v > 600000) {
+		fprintf(stderr, "Error: %s: expected milliseconds (1..600000), got \"%s\"\nUse --help\n", flag, text);
+		return -EINVAL;
+	}
+	*out = v;
+	return 0;
+}
+
+static int parse_args(struct ilb_agent *a, int argc, char **argv)
+{
+	int opt;
+
+	snprintf(a->pin_dir, sizeof(a->pin_dir), "%s", ILB_PIN_DIR);
+	snprintf(a->socket_path, sizeof(a->socket_path), "%s", ILB_DEFAULT_SOCKET);
+	snprintf(a->metrics_addr, sizeof(a->metrics_addr), "127.0.0.1:9464");
+	a->scrape_interval_ms = 50;
+	a->stale_after_ms = 200;
+	while ((opt = getopt_long(argc, argv, "vh", long_opts, NULL)) != -1) {
+		switch (opt) {
+		case 'm':
+			snprintf(a->manifests_dir, sizeof(a->manifests_dir), "%s", optarg);
+			break;
+		case 'i':
+			snprintf(a->iface, sizeof(a->iface), "%s", optarg);
+			break;
+		case 'x':
+			if (!strcmp(optarg, "native"))
+				a->xdp_mode = ILB_XDP_NATIVE;
+			else if (!strcmp(optarg, "skb"))
+				a->xdp_mode = ILB_XDP_SKB;
+			else {
+				fprintf(stderr, "Error: --xdp-mode: expected native or skb\nUse --help\n");
+				return -EINVAL;
+			}
+			break;
+		case 'P':
+			snprintf(a->pin_dir, sizeof(a->pin_dir), "%s", optarg);
+			break;
+		case 's':
+			snprintf(a->socket_path, sizeof(a->socket_path), "%s", optarg);
+			break;
+		case 'M':
+			snprintf(a->metrics_addr, sizeof(a->metrics_addr), "%s", optarg);
+			break;
+		case 'I':
+			if (parse_ms("--scrape-interval", optarg, &a->scrape_interval_ms))
+				return -EINVAL;
+			break;
+		case 'S':
+			if (parse_ms("--stale-after", optarg, &a->stale_after_ms))
+				return -EINVAL;
+			break;
+		case 'd':
+			a->detach = true;
+			break;
+		case 'k':
+			a->keep = true;
+			break;
+		case 'c':
+			a->cleanup = true;
+			break;
+		case 'v':
+			ilb_log_level++;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(EXIT_SUCCESS);
+		default:
+			fprintf(stderr, "Use --help\n");
+			return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "Error: unexpected argument \"%s\"\nUse --help\n", argv[optind]);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int cleanup_all(struct ilb_agent *a)
+{
+	int err = 0;
+
+	if (a->iface[0])
+		err = ilb_l4_detach(a->pin_dir, a->iface);
+	err = err ?: ilb_maps_unpin(a->pin_dir);
+	pr_info("removed the data path%s%s and %s", a->iface[0] ? " from " : "", a->iface, a->pin_dir);
+	return err;
+}
+
+static int add_fd(int epfd, int fd)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
+
+	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) ? -errno : 0;
+}
+
+static int run_loop(struct ilb_agent *a)
+{
+	struct itimerspec period = { 0 };
+	struct epoll_event events[8];
+	sigset_t mask;
+	int epfd, tfd, sfd, err = 0;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (sfd < 0 || tfd < 0 || epfd < 0)
+		return -errno;
+	period.it_interval.tv_nsec = (long)a->scrape_interval_ms % 1000 * 1000000;
+	period.it_interval.tv_sec = a->scrape_interval_ms / 1000;
+	period.it_value = period.it_interval;
+	timerfd_settime(tfd, 0, &period, NULL);
+	add_fd(epfd, sfd);
+	add_fd(epfd, tfd);
+	if (a->ctl)
+		add_fd(epfd, ilb_ctl_fd(a->ctl));
+	if (a->manifests)
+		add_fd(epfd, ilb_manifests_fd(a->manifests));
+
+	for (;;) {
+		int n = epoll_wait(epfd, events, 8, -1);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			err = -errno;
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			int fd = events[i].data.fd;
+
+			if (fd == sfd) {
+				struct signalfd_siginfo si;
+
+				if (read(sfd, &si, sizeof(si)) == sizeof(si))
+					pr_info("signal %u: stopping", si.ssi_signo);
+				goto out;
+			} else if (fd == tfd) {
+				uint64_t ticks;
+
+				if (read(tfd, &ticks, sizeof(ticks)) < 0)
+					continue;
+				ilb_agent_tick(a);
+			} else if (a->ctl && fd == ilb_ctl_fd(a->ctl)) {
+				ilb_ctl_process(a->ctl);
+			} else if (a->manifests && fd == ilb_manifests_fd(a->manifests)) {
+				if (ilb_manifests_process(a->manifests) > 0)
+					ilb_agent_tick(a);
+			}
+		}
+	}
+out:
+	close(epfd);
+	close(tfd);
+	close(sfd);
+	return err;
+}
+
+int main(int argc, char **argv)
+{
+	struct ilb_agent *a = calloc(1, sizeof(*a));
+	struct ilb_netlink *nl = NULL;
+	int err;
+
+	if (!a)
+		return EXIT_FAILURE;
+	if (parse_args(a, argc, argv)) {
+		free(a);
+		return 2;
+	}
+	if (ilb_log_level < ILB_LOG_DEBUG) {
+		libbpf_set_print(NULL);
+		libxdp_set_print(NULL);
+	}
+	if (a->cleanup) {
+		err = cleanup_all(a);
+		free(a);
+		return err ? EXIT_FAILURE : EXIT_SUCCESS;
+	}
+	a->start_ns = ilb_now_ns();
+	err = ilb_maps_open(&a->maps, a->pin_dir);
+	if (err)
+		goto out;
+	pr_info("maps %s under %s", a->maps.adopted ? "adopted" : "created", a->pin_dir);
+	if (a->iface[0]) {
+		err = ilb_l4_attach(&a->l4, a->pin_dir, a->iface, a->xdp_mode);
+		if (err)
+			goto out;
+		a->l4_attached = true;
+	}
+	a->store = ilb_store_new();
+	nl = ilb_netlink_open();
+	a->scraper = ilb_scraper_start(a->scrape_interval_ms, a->scrape_interval_ms * 4 > 1000 ? 1000 : a->scrape_interval_ms * 4 + 50);
+	if (!a->store || !nl || !a->scraper) {
+		err = -ENOMEM;
+		goto out;
+	}
+	err = ilb_reconciler_init(&a->rec, &a->maps, nl, a->scraper, (uint64_t)a->stale_after_ms * 1000000);
+	if (err)
+		goto out;
+	if (a->manifests_dir[0]) {
+		a->manifests = ilb_manifests_open(a->manifests_dir, a->store);
+		if (!a->manifests) {
+			pr_warn("manifests %s: %s", a->manifests_dir, strerror(errno));
+			err = -errno ?: -EINVAL;
+			goto out;
+		}
+	}
+	ilb_agent_tick(a);
+	if (a->detach) {
+		pr_info("data path programmed; exiting and leaving it running");
+		goto out;
+	}
+	a->ctl = ilb_ctl_open(a->socket_path, ilb_agent_handle, a);
+	if (!a->ctl) {
+		err = -errno;
+		goto out;
+	}
+	if (strcmp(a->metrics_addr, "off"))
+		a->exporter = ilb_exporter_start(a->metrics_addr);
+	err = run_loop(a);
+	if (!a->keep && !err) {
+		ilb_scraper_stop(a->scraper);
+		a->scraper = NULL;
+		err = cleanup_all(a);
+	}
+out:
+	if (err)
+		pr_warn("exiting: %s", strerror(-err));
+	ilb_exporter_stop(a->exporter);
+	ilb_ctl_close(a->ctl);
+	if (a->scraper)
+		ilb_scraper_stop(a->scraper);
+	if (a->manifests)
+		ilb_manifests_close(a->manifests);
+	ilb_reconciler_free(&a->rec);
+	ilb_netlink_close(nl);
+	if (a->store)
+		ilb_store_free(a->store);
+	ilb_maps_close(&a->maps);
+	free(a);
+	return err ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,53 @@
+/* agent.h - the agent's state, shared by its loop (agent.c) and its views
+ * (agent_views.c: control-socket answers and Prometheus text). */
+#ifndef ILB_AGENT_H
+#define ILB_AGENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <cjson/cJSON.h>
+#include "l4.h"
+#include "maps.h"
+#include "reconcile.h"
+
+#define ILB_VERSION "0.1.0"
+#define ILB_DEFAULT_SOCKET "/run/inferlb/agent.sock"
+
+struct ilb_ctl;
+struct ilb_exporter;
+struct ilb_manifests;
+struct ilb_scraper;
+struct ilb_store;
+
+struct ilb_agent {
+	/* flags */
+	char manifests_dir[256];
+	char iface[32];
+	enum ilb_xdp_mode xdp_mode;
+	char pin_dir[200];
+	char socket_path[108];
+	char metrics_addr[64];
+	unsigned scrape_interval_ms, stale_after_ms;
+	bool detach, keep, cleanup;
+	/* state */
+	uint64_t start_ns;
+	struct ilb_maps maps;
+	struct ilb_l4 l4;
+	bool l4_attached;
+	struct ilb_store *store;
+	struct ilb_manifests *manifests;
+	struct ilb_scraper *scraper;
+	struct ilb_reconciler rec;
+	struct ilb_ctl *ctl;
+	struct ilb_exporter *exporter;
+	uint64_t reconciled_generation;
+	bool synced;
+	char last_error[256];
+};
+
+/* One period: heartbeat, reconcile (membership when the store changed), export. */
+void ilb_agent_tick(struct ilb_agent *a);
+/* Answers one control-socket request. */
+cJSON *ilb_agent_handle(const char *cmd, const cJSON *req, void *ctx);
+
+#endif

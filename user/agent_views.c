@@ -1,0 +1,285 @@
+/* agent_views.c - what the agent shows: control-socket answers (status, pools, backends,
+ * objectives, drain) and the Prometheus text, both read from the reconciler's state. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "agent.h"
+#include "ctl.h"
+#include "exporter.h"
+#include "log.h"
+#include "manifest.h"
+#include "model.h"
+
+static const char *state_name(uint8_t state)
+{
+	switch (state) {
+	case ILB_BACKEND_READY:
+		return "ready";
+	case ILB_BACKEND_DRAINING:
+		return "draining";
+	case ILB_BACKEND_DOWN:
+		return "down";
+	}
+	return "empty";
+}
+
+static void vip_text(const struct vip_key *k, char *buf, size_t len)
+{
+	struct ilb_addr a = { .family = k->family };
+	char ip[46];
+
+	memcpy(a.bytes, k->addr, 16);
+	ilb_addr_format(&a, ip, sizeof(ip));
+	snprintf(buf, len, k->family == ILB_AF_INET6 ? "[%s]:%u" : "%s:%u", ip, (unsigned)__builtin_bswap16(k->port));
+}
+
+void ilb_agent_tick(struct ilb_agent *a)
+{
+	uint64_t gen = ilb_store_generation(a->store);
+	bool membership = gen != a->reconciled_generation || !a->synced;
+	int err;
+
+	ilb_maps_heartbeat(&a->maps);
+	err = ilb_reconcile(&a->rec, a->store, membership);
+	if (err)
+		snprintf(a->last_error, sizeof(a->last_error), "reconcile: %s", strerror(-err));
+	if (membership) {
+		a->reconciled_generation = gen;
+		a->synced = true;
+	}
+	if (a->exporter) {
+		char *text = NULL;
+		size_t len = 0;
+		FILE *out = open_memstream(&text, &len);
+		uint64_t stats[ILB_STAT_MAX];
+		uint64_t now = ilb_now_ns();
+
+		if (!out)
+			return;
+		fprintf(out, "# HELP inferlb_backend_active_connections Connections the L4 lane has open to the pod.\n"
+			     "# TYPE inferlb_backend_active_connections gauge\n");
+		for (int id = 1; id < ILB_MAX_BACKENDS; id++) {
+			const struct ilb_backend_view *v = &a->rec.backends[id];
+
+			if (v->state == ILB_BACKEND_EMPTY)
+				continue;
+			fprintf(out, "inferlb_backend_active_connections{pool=\"%s\",pod=\"%s\"} %lld\n",
+				a->rec.pools[v->pool_id].name, v->pod, (long long)ilb_maps_backend_active(&a->maps, id));
+		}
+		fprintf(out, "# HELP inferlb_backend_load_score Load score the XDP lane compares (0 idle .. %d).\n"
+			     "# TYPE inferlb_backend_load_score gauge\n", ILB_SCORE_MAX);
+		for (int id = 1; id < ILB_MAX_BACKENDS; id++) {
+			const struct ilb_backend_view *v = &a->rec.backends[id];
+
+			if (v->state != ILB_BACKEND_EMPTY)
+				fprintf(out, "inferlb_backend_load_score{pool=\"%s\",pod=\"%s\"} %u\n",
+					a->rec.pools[v->pool_id].name, v->pod, v->score);
+		}
+		fprintf(out, "# HELP inferlb_backend_scrape_age_seconds Age of the pod's last good /metrics scrape.\n"
+			     "# TYPE inferlb_backend_scrape_age_seconds gauge\n");
+		for (int id = 1; id < ILB_MAX_BACKENDS; id++) {
+			const struct ilb_backend_view *v = &a->rec.backends[id];
+
+			if (v->state != ILB_BACKEND_EMPTY && v->load.scraped_ns)
+				fprintf(out, "inferlb_backend_scrape_age_seconds{pool=\"%s\",pod=\"%s\"} %.3f\n",
+					a->rec.pools[v->pool_id].name, v->pod, (now - v->load.scraped_ns) / 1e9);
+		}
+		fprintf(out, "# HELP inferlb_pool_ready_backends Ready backends of the pool.\n"
+			     "# TYPE inferlb_pool_ready_backends gauge\n");
+		for (int id = 1; id < ILB_MAX_POOLS; id++)
+			if (a->rec.pools[id].in_use)
+				fprintf(out, "inferlb_pool_ready_backends{pool=\"%s\"} %d\n", a->rec.pools[id].name,
+					a->rec.pools[id].ready);
+		fprintf(out, "# HELP inferlb_datapath_packets_total Data-path counters by reason.\n"
+			     "# TYPE inferlb_datapath_packets_total counter\n");
+		if (!ilb_maps_stats(&a->maps, stats))
+			for (int i = 0; i < ILB_STAT_MAX; i++)
+				fprintf(out, "inferlb_datapath_packets_total{reason=\"%s\"} %llu\n", ilb_stat_name(i),
+					(unsigned long long)stats[i]);
+		fclose(out);
+		ilb_exporter_publish(a->exporter, text, a->synced);
+		free(text);
+	}
+}
+
+static cJSON *view_status(struct ilb_agent *a)
+{
+	cJSON *res = cJSON_CreateObject(), *sources = cJSON_AddArrayToObject(res, "sources");
+	cJSON *lanes = cJSON_AddObjectToObject(res, "lanes"), *l4 = cJSON_AddObjectToObject(lanes, "l4");
+	cJSON *l7 = cJSON_AddObjectToObject(lanes, "l7");
+
+	cJSON_AddStringToObject(res, "version", ILB_VERSION);
+	cJSON_AddNumberToObject(res, "uptime_s", (double)(ilb_now_ns() - a->start_ns) / 1e9);
+	cJSON_AddStringToObject(res, "pin_dir", a->pin_dir);
+	cJSON_AddBoolToObject(res, "adopted", a->maps.adopted);
+	if (a->manifests) {
+		cJSON *src = cJSON_CreateObject();
+		int objects = 0;
+
+		for (int k = ILB_KIND_NONE + 1; k < ILB_KIND__COUNT; k++) {
+			const struct ilb_object *const *list;
+
+			objects += ilb_store_list(a->store, k, &list);
+		}
+		cJSON_AddStringToObject(src, "kind", "manifests");
+		cJSON_AddStringToObject(src, "location", a->manifests_dir);
+		cJSON_AddBoolToObject(src, "synced", a->synced);
+		cJSON_AddNumberToObject(src, "objects", objects);
+		cJSON_AddNumberToObject(src, "errors", ilb_manifests_errors(a->manifests));
+		const char *last = ilb_manifests_last_error(a->manifests);
+		cJSON_AddStringToObject(src, "last_error", last ? last : "");
+		cJSON_AddItemToArray(sources, src);
+	}
+	cJSON_AddStringToObject(l4, "iface", a->iface);
+	cJSON_AddStringToObject(l4, "xdp_mode", a->iface[0] ? ilb_xdp_mode_name(a->xdp_mode) : "");
+	cJSON_AddBoolToObject(l4, "attached", a->l4_attached);
+	cJSON_AddBoolToObject(l7, "enabled", 0);
+	cJSON_AddArrayToObject(l7, "listeners");
+	cJSON_AddStringToObject(res, "last_error", a->last_error);
+	return res;
+}
+
+static cJSON *view_pools(struct ilb_agent *a)
+{
+	cJSON *res = cJSON_CreateObject(), *pools = cJSON_AddArrayToObject(res, "pools");
+
+	for (int id = 1; id < ILB_MAX_POOLS; id++) {
+		const struct ilb_pool_view *pv = &a->rec.pools[id];
+		cJSON *p;
+		char vip[80] = "";
+		const char *slash = strchr(pv->name, '/');
+
+		if (!pv->in_use)
+			continue;
+		if (pv->has_vip)
+			vip_text(&pv->vip, vip, sizeof(vip));
+		p = cJSON_CreateObject();
+		cJSON_AddItemToObject(p, "namespace", cJSON_CreateString(""));
+		if (slash) {
+			char ns[ILB_NS_MAX];
+
+			snprintf(ns, sizeof(ns), "%.*s", (int)(slash - pv->name), pv->name);
+			cJSON_ReplaceItemInObject(p, "namespace", cJSON_CreateString(ns));
+		}
+		cJSON_AddStringToObject(p, "name", slash ? slash + 1 : pv->name);
+		cJSON_AddNumberToObject(p, "id", id);
+		cJSON_AddStringToObject(p, "vip", vip);
+		cJSON_AddStringToObject(p, "failure_mode", pv->flags & ILB_POOL_FAIL_OPEN ? "FailOpen" : "FailClose");
+		cJSON_AddNumberToObject(p, "ready", pv->ready);
+		cJSON_AddNumberToObject(p, "total", pv->total);
+		cJSON_AddNumberToObject(p, "concurrency", 0);
+		cJSON_AddStringToObject(p, "derived_from", "");
+		cJSON_AddNumberToObject(p, "pending", 0);
+		cJSON_AddItemToArray(pools, p);
+	}
+	return res;
+}
+
+static bool pool_matches(const char *pool_name, const char *filter)
+{
+	const char *slash = strchr(pool_name, '/');
+
+	return !filter || !*filter || !strcmp(pool_name, filter) || (slash && !strcmp(slash + 1, filter));
+}
+
+static cJSON *view_backends(struct ilb_agent *a, const char *filter)
+{
+	cJSON *res = cJSON_CreateObject(), *list = cJSON_AddArrayToObject(res, "backends");
+	uint64_t now = ilb_now_ns();
+
+	if (filter && *filter) {
+		bool known = false;
+
+		for (int id = 1; id < ILB_MAX_POOLS; id++)
+			if (a->rec.pools[id].in_use && pool_matches(a->rec.pools[id].name, filter))
+				known = true;
+		if (!known) {
+			cJSON_Delete(res);
+			return ilb_ctl_error("no pool named %s", filter);
+		}
+	}
+	for (int id = 1; id < ILB_MAX_BACKENDS; id++) {
+		const struct ilb_backend_view *v = &a->rec.backends[id];
+		char ip[46];
+		cJSON *b;
+
+		if (v->state == ILB_BACKEND_EMPTY || !pool_matches(a->rec.pools[v->pool_id].name, filter))
+			continue;
+		b = cJSON_CreateObject();
+		ilb_addr_format(&v->addr, ip, sizeof(ip));
+		cJSON_AddStringToObject(b, "pool", a->rec.pools[v->pool_id].name);
+		cJSON_AddStringToObject(b, "pod", v->pod);
+		cJSON_AddNumberToObject(b, "id", id);
+		cJSON_AddStringToObject(b, "ip", ip);
+		cJSON_AddNumberToObject(b, "port", v->port);
+		cJSON_AddStringToObject(b, "state", state_name(v->state));
+		cJSON_AddNumberToObject(b, "queue", v->load.waiting);
+		cJSON_AddNumberToObject(b, "running", v->load.running);
+		cJSON_AddNumberToObject(b, "kv", v->load.kv_usage);
+		cJSON_AddNumberToObject(b, "score", v->score);
+		cJSON_AddNumberToObject(b, "metrics_age_ms",
+					v->load.scraped_ns ? (double)((now - v->load.scraped_ns) / 1000000) : -1);
+		cJSON_AddNumberToObject(b, "in_flight", 0);
+		cJSON_AddNumberToObject(b, "active_conns", (double)ilb_maps_backend_active(&a->maps, id));
+		cJSON_AddBoolToObject(b, "resolved", v->resolved);
+		cJSON_AddItemToArray(list, b);
+	}
+	return res;
+}
+
+static cJSON *view_objectives(struct ilb_agent *a)
+{
+	cJSON *res = cJSON_CreateObject(), *list = cJSON_AddArrayToObject(res, "objectives");
+	const struct ilb_object *const *objs;
+	int n = ilb_store_list(a->store, ILB_KIND_OBJECTIVE, &objs);
+
+	for (int i = 0; i < n; i++) {
+		const struct ilb_objective *o = &objs[i]->objective;
+		cJSON *item = cJSON_CreateObject();
+
+		cJSON_AddStringToObject(item, "namespace", o->meta.ns);
+		cJSON_AddStringToObject(item, "name", o->meta.name);
+		cJSON_AddStringToObject(item, "pool", o->pool_ref.name);
+		cJSON_AddNumberToObject(item, "priority", o->priority);
+		cJSON_AddArrayToObject(item, "models");
+		cJSON_AddArrayToObject(item, "rewrites");
+		cJSON_AddItemToArray(list, item);
+	}
+	return res;
+}
+
+cJSON *ilb_agent_handle(const char *cmd, const cJSON *req, void *ctx)
+{
+	struct ilb_agent *a = ctx;
+	const cJSON *arg;
+
+	if (!strcmp(cmd, "status"))
+		return view_status(a);
+	if (!strcmp(cmd, "pools"))
+		return view_pools(a);
+	if (!strcmp(cmd, "backends")) {
+		arg = cJSON_GetObjectItemCaseSensitive(req, "pool");
+		return view_backends(a, cJSON_IsString(arg) ? arg->valuestring : NULL);
+	}
+	if (!strcmp(cmd, "objectives"))
+		return view_objectives(a);
+	if (!strcmp(cmd, "drain") || !strcmp(cmd, "undrain")) {
+		bool drain = !strcmp(cmd, "drain");
+		int err;
+
+		arg = cJSON_GetObjectItemCaseSensitive(req, "pod");
+		if (!cJSON_IsString(arg))
+			return ilb_ctl_error("%s needs \"pod\": \"namespace/name\"", cmd);
+		err = ilb_reconciler_drain(&a->rec, arg->valuestring, drain);
+		if (err == -ENOENT)
+			return ilb_ctl_error("no backend for pod %s", arg->valuestring);
+		if (err)
+			return ilb_ctl_error("%s %s: %s", cmd, arg->valuestring, strerror(-err));
+		a->synced = false; /* the next tick republishes the ready sets */
+		ilb_agent_tick(a);
+		pr_info("%s %s", drain ? "draining" : "undrained", arg->valuestring);
+		return cJSON_CreateObject();
+	}
+	return ilb_ctl_error("unknown command \"%s\"", cmd);
+}
