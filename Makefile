@@ -105,7 +105,7 @@ $(BUILD)/tests/%: tests/%.c $(LIBILB) $(LLHTTP) $(SKELS) $(wildcard tests/*/*.h)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) -Itests $< $(LIBILB) $(LLHTTP) $(LIBS) -lcmocka -o $@
 
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(LLHTTP_SRCS)
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(LLHTTP_SRCS) $(SKELS)
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Iuser -I$(BUILD) \
