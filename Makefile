@@ -17,7 +17,7 @@ endif
 
 CFLAGS   ?= -O2 -g
 CFLAGS   += -Wall -Wextra -Wno-unused-parameter -std=gnu11 -D_GNU_SOURCE \
-            -Iinclude -Iuser -I$(BUILD) -I$(BUILD)/bpf -I/usr/share/include/llhttp
+            -iquote include -iquote user -I$(BUILD) -I$(BUILD)/bpf -I/usr/share/include/llhttp
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall -Wno-unused-function \
             -Iinclude -I$(BUILD)
 LIBS     := -lbpf -lxdp -lelf -lz -lmnl -lcjson -lcurl -lxxhash -lyaml -lmicrohttpd -lpthread -lm
@@ -108,7 +108,7 @@ $(BUILD)/tests/%: tests/%.c $(LIBILB) $(LLHTTP) $(SKELS) $(wildcard tests/*/*.h)
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(LLHTTP_SRCS) $(SKELS)
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iinclude -Iuser -I$(BUILD) \
+	$(Q)$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -iquote include -iquote user -I$(BUILD) \
 		-I$(BUILD)/bpf -I/usr/share/include/llhttp $< $(filter-out user/agent.c,$(LIB_SRCS)) \
 		$(LLHTTP_SRCS) $(LIBS) -o $@
 

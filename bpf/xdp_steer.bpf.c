@@ -179,9 +179,17 @@ int xdp_steer(struct xdp_md *ctx)
 		stat_inc(ILB_STAT_DROP_NO_BACKEND);
 		return XDP_DROP;
 	}
-	if (vip->lane == ILB_LANE_L7) {
+	if (p.ip_options)
+		stat_inc(ILB_STAT_IPV4_OPTIONS);
+
+	flow_key_from_packet(&p, &fk);
+	now = bpf_ktime_get_ns();
+	bool syn = p.tcp && (p.tcp_flags & (TCP_SYN | TCP_ACK)) == TCP_SYN;
+	fv = bpf_map_lookup_elem(&conntrack, &fk);
+	if (vip->lane == ILB_LANE_L7 && (!fv || (syn && (fv->flags & ILB_FLOW_CLOSED)))) {
 		/* A live agent takes L7 connections through sk_lookup; without it the pool's
-		 * failureMode decides: FailOpen steers here as L4, FailClose lets the stack refuse. */
+		 * failureMode decides: FailOpen steers here as L4, FailClose lets the stack refuse.
+		 * Flows steered while the agent was gone keep their pod when it returns. */
 		if (agent_alive()) {
 			stat_inc(ILB_STAT_PASS_L7);
 			return XDP_PASS;
@@ -192,13 +200,6 @@ int xdp_steer(struct xdp_md *ctx)
 		}
 		stat_inc(ILB_STAT_L7_FAIL_OPEN);
 	}
-	if (p.ip_options)
-		stat_inc(ILB_STAT_IPV4_OPTIONS);
-
-	flow_key_from_packet(&p, &fk);
-	now = bpf_ktime_get_ns();
-	bool syn = p.tcp && (p.tcp_flags & (TCP_SYN | TCP_ACK)) == TCP_SYN;
-	fv = bpf_map_lookup_elem(&conntrack, &fk);
 	if (fv && !(syn && (fv->flags & ILB_FLOW_CLOSED))) {
 		stat_inc(ILB_STAT_CONNTRACK_HIT);
 		id = fv->backend_id;

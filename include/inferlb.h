@@ -155,6 +155,12 @@ enum ilb_stat {
 	ILB_STAT_FAIL_CLOSE, /* L7 VIP, agent gone, FailClose: passed to the stack, which refuses */
 	ILB_STAT_L7_FAIL_OPEN, /* L7 VIP served as L4 while the agent is gone */
 	ILB_STAT_PASS_L7, /* L7 VIP with a live agent: left to sk_lookup */
+	ILB_STAT_L7_ASSIGNED, /* sk_lookup gave a connection to the agent's listener */
+	ILB_STAT_L7_NO_LISTENER, /* sk_lookup: L7 VIP but no live agent socket */
+	ILB_STAT_L7_REDIRECT, /* sk_skb: response bytes redirected to a client */
+	ILB_STAT_L7_TO_AGENT, /* sk_skb: bytes left for the agent to read */
+	ILB_STAT_L7_CLIENT_GONE, /* sk_skb: the client socket was gone, bytes dropped */
+	ILB_STAT_L7_RESPONSES, /* sk_skb: responses that ended */
 	ILB_STAT_MAX,
 };
 
@@ -163,7 +169,8 @@ enum ilb_stat {
 	"rx", "pass_not_vip", "pass_not_ip", "new_flow", "conntrack_hit", "maglev_fallback", \
 	"flow_closed", "redirect", "reply_nat", "drop_no_backend", "drop_truncated",           \
 	"pass_truncated", "drop_bad_ihl", "ipv4_options", "drop_fragment", "drop_ipv6_ext",    \
-	"drop_no_neigh", "fail_close", "l7_fail_open", "pass_l7"
+	"drop_no_neigh", "fail_close", "l7_fail_open", "pass_l7", "l7_assigned", "l7_no_listener",  \
+	"l7_redirect", "l7_to_agent", "l7_client_gone", "l7_responses"
 
 /* A new flow's first candidate is its Maglev slot, the second a random ready backend; the
  * second wins only when it is cheaper by more than this margin, so that most flows sit on
@@ -192,5 +199,74 @@ static inline __u32 ilb_flow_hash(const __u8 saddr[16], __be16 sport, __be16 dpo
 
 /* `heartbeat`, slot 0: the agent's last bpf_ktime_get_ns()-clock stamp (CLOCK_MONOTONIC). */
 #define ILB_HEARTBEAT_TIMEOUT_NS 1000000000ULL
+
+
+/* ---- L7 lane: sk_lookup hands VIP connections to the agent; sk_skb streams responses ---- */
+
+#ifndef ILB_MAX_L7_STREAMS
+#define ILB_MAX_L7_STREAMS 65536 /* backend sockets in `l7_backends`, and their streams */
+#endif
+
+/* Where sk_skb_splice is in reading one response (struct l7_stream.state). */
+enum ilb_resp_state {
+	ILB_RESP_IDLE = 0, /* no request in flight: bytes go to the agent */
+	ILB_RESP_HEAD, /* status line and header fields */
+	ILB_RESP_BODY_LENGTH, /* `remaining` body bytes (Content-Length) */
+	ILB_RESP_CHUNK_SIZE, /* hex digits of a chunk size */
+	ILB_RESP_CHUNK_EXT, /* chunk extension, up to LF */
+	ILB_RESP_CHUNK_DATA, /* `remaining` bytes of chunk data and its CRLF */
+	ILB_RESP_TRAILER, /* trailer fields after the last chunk, up to an empty line */
+	ILB_RESP_UNTIL_CLOSE, /* no framing: the body ends when the pod closes */
+	ILB_RESP_DONE, /* the response ended: the agent is told through `l7_events` */
+	ILB_RESP_ERROR, /* framing the kernel cannot follow: bytes go to the agent */
+};
+
+/* l7_stream.flags */
+#define ILB_STREAM_NO_BODY (1u << 0) /* a HEAD request: the response has no body */
+#define ILB_STREAM_CHUNKED (1u << 1) /* Transfer-Encoding: chunked seen in the head */
+#define ILB_STREAM_HAS_LENGTH (1u << 2) /* Content-Length seen in the head */
+#define ILB_STREAM_CLIENT_GONE (1u << 3) /* a redirect found no client: told the agent once */
+
+/* The value of `l7_streams`, keyed by the backend socket's cookie: where its response bytes
+ * go and how far the response has come. The agent writes it before the request; the
+ * verdict program advances it. */
+struct l7_stream {
+	__u64 client_cookie; /* key of the client socket in `l7_clients` */
+	__u64 stream_id; /* the agent's id for this request, echoed in events */
+	__u64 first_byte_ns; /* first response byte, bpf_ktime_get_ns(); 0 before */
+	__u64 bytes; /* response bytes redirected to the client */
+	__u64 remaining; /* body or chunk bytes still to come (chunk data includes its CRLF) */
+	__u32 state; /* enum ilb_resp_state */
+	__u32 flags; /* ILB_STREAM_* */
+	__u32 status; /* the response's status code, once read */
+	__u32 line_len; /* bytes of the current head or chunk-size line */
+	__u32 field; /* head: which field name the line still matches (ILB_FIELD_*) */
+	__u32 token; /* head: chars of "chunked" matched at the end of the value */
+	__u64 length; /* head: the Content-Length value */
+};
+
+/* struct l7_stream.field: candidates while a header field name is read */
+#define ILB_FIELD_CONTENT_LENGTH (1u << 0)
+#define ILB_FIELD_TRANSFER_ENCODING (1u << 1)
+#define ILB_FIELD_VALUE_CL (1u << 2) /* in the value of Content-Length */
+#define ILB_FIELD_VALUE_TE (1u << 3) /* in the value of Transfer-Encoding */
+
+enum ilb_l7_event_kind {
+	ILB_L7_EV_FIRST_BYTE = 1, /* the response began: time to first token */
+	ILB_L7_EV_DONE = 2, /* the response ended: the client's connection is free */
+	ILB_L7_EV_CLIENT_GONE = 3, /* a redirect found no client socket */
+	ILB_L7_EV_ERROR = 4, /* framing the kernel cannot follow */
+};
+
+/* A record in the `l7_events` ring buffer. */
+struct l7_event {
+	__u32 kind; /* enum ilb_l7_event_kind */
+	__u32 status;
+	__u64 stream_id;
+	__u64 backend_cookie;
+	__u64 bytes;
+	__u64 first_byte_ns;
+	__u64 ts_ns;
+};
 
 #endif /* INFERLB_H */

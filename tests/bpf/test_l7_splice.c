@@ -1,0 +1,323 @@
+/* test_l7_splice - sk_skb_splice on real TCP sockets over loopback in a private network
+ * namespace: a "pod" answers on a backend socket that sits in `l7_backends`, and its
+ * response must arrive byte for byte on the paired client connection, with the end of
+ * the response (Content-Length, chunked, 100 Continue, HEAD) reported in `l7_events`. */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/wait.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "inferlb.h"
+#include "maps.h"
+#include "l7_kern.h"
+
+static int test_num, test_failed;
+static struct ilb_maps maps;
+static struct ilb_l7_kern kern;
+static struct ring_buffer *ring;
+static struct l7_event events[64];
+static int n_events;
+
+static void ok(bool pass, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void ok(bool pass, const char *fmt, ...)
+{
+	va_list ap;
+
+	test_num++;
+	if (!pass)
+		test_failed++;
+	printf("%sok %d - ", pass ? "" : "not ", test_num);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+}
+
+static int on_event(void *ctx, void *data, size_t len)
+{
+	if (len >= sizeof(struct l7_event) && n_events < 64)
+		memcpy(&events[n_events++], data, sizeof(struct l7_event));
+	return 0;
+}
+
+/* A connected pair over loopback: *a connects, *b is the accepted end. */
+static int tcp_pair(int *a, int *b)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sa);
+	int l = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+
+	if (l < 0 || bind(l, (void *)&sa, sizeof(sa)) || listen(l, 4) || getsockname(l, (void *)&sa, &len))
+		return -errno;
+	*a = socket(AF_INET, SOCK_STREAM, 0);
+	if (connect(*a, (void *)&sa, sizeof(sa)))
+		return -errno;
+	*b = accept(l, NULL, NULL);
+	close(l);
+	setsockopt(*a, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	setsockopt(*b, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return *b < 0 ? -errno : 0;
+}
+
+struct exchange {
+	int user, client; /* the user's end, and the agent's end of the client connection */
+	int backend, pod; /* the agent's end of the backend connection, and the pod's end */
+	uint64_t client_cookie, backend_cookie;
+};
+
+static int exchange_open(struct exchange *x, uint64_t stream_id, bool head)
+{
+	if (tcp_pair(&x->user, &x->client) || tcp_pair(&x->backend, &x->pod))
+		return -1;
+	x->client_cookie = ilb_socket_cookie(x->client);
+	x->backend_cookie = ilb_socket_cookie(x->backend);
+	if (ilb_l7_kern_add_client(&kern, x->client, x->client_cookie) ||
+	    ilb_l7_kern_add_backend(&kern, x->backend, x->backend_cookie))
+		return -1;
+	return ilb_l7_kern_stream_start(&kern, x->backend_cookie, x->client_cookie, stream_id, head);
+}
+
+static void exchange_close(struct exchange *x)
+{
+	ilb_l7_kern_del_backend(&kern, x->backend_cookie);
+	ilb_l7_kern_del_client(&kern, x->client_cookie);
+	close(x->user);
+	close(x->client);
+	close(x->backend);
+	close(x->pod);
+}
+
+/* Reads from fd until `want` bytes or 2 s of silence. */
+static size_t read_all(int fd, char *buf, size_t want)
+{
+	size_t got = 0;
+
+	while (got < want) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&p, 1, 2000) <= 0)
+			break;
+		n = recv(fd, buf + got, want - got, 0);
+		if (n <= 0)
+			break;
+		got += n;
+	}
+	return got;
+}
+
+static void poll_events(void)
+{
+	for (int i = 0; i < 20; i++) {
+		ring_buffer__poll(ring, 50);
+	}
+}
+
+static int count_events(uint64_t id, uint32_t kind)
+{
+	int n = 0;
+
+	for (int i = 0; i < n_events; i++)
+		n += events[i].stream_id == id && events[i].kind == kind;
+	return n;
+}
+
+static uint32_t stream_state(const struct exchange *x)
+{
+	struct l7_stream s;
+
+	return ilb_l7_kern_stream_get(&kern, x->backend_cookie, &s) ? 0xffff : s.state;
+}
+
+/* The pod writes `parts` one by one (a pause between, so they arrive as separate skbs);
+ * the user must read exactly their concatenation and the stream must end as expected. */
+static void check_response(const char *desc, uint64_t id, bool head, const char *const *parts, int n_parts,
+			   uint32_t want_state)
+{
+	struct exchange x;
+	char want[8192] = "", got[8192];
+	size_t len;
+
+	if (exchange_open(&x, id, head)) {
+		ok(false, "%s: setting up sockets: %s", desc, strerror(errno));
+		return;
+	}
+	for (int i = 0; i < n_parts; i++) {
+		strcat(want, parts[i]);
+		if (send(x.pod, parts[i], strlen(parts[i]), 0) < 0)
+			break;
+		usleep(20000);
+	}
+	len = read_all(x.user, got, strlen(want));
+	poll_events();
+	ok(len == strlen(want) && !memcmp(got, want, len), "%s: the client reads the response byte for byte (%zu of %zu)",
+	   desc, len, strlen(want));
+	ok(stream_state(&x) == want_state && count_events(id, ILB_L7_EV_DONE) == (want_state == ILB_RESP_DONE),
+	   "%s: stream state %u (expected %u), %d end events", desc, stream_state(&x), want_state,
+	   count_events(id, ILB_L7_EV_DONE));
+	exchange_close(&x);
+}
+
+static void test_framings(void)
+{
+	const char *cl[] = { "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n",
+			     "{\"a\":", "\"bcd\"}" };
+	const char *chunked[] = { "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n",
+				  "e\r\ndata: {\"x\":1}\n\r\n", "E\r\ndata: {\"x\":2}\n\r\n",
+				  "d\r\ndata: [DONE]\n\r\n", "0\r\n\r\n" };
+	const char *split[] = { "HTTP/1.1 200 OK\r\nTransfer-Encod", "ing: gzip, Chunked \r\n\r\n5;ext=1\r\nhel",
+				"lo\r\n0\r\n", "X-Trailer: 1\r\n\r\n" };
+	const char *cont[] = { "HTTP/1.1 100 Continue\r\n\r\n", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok" };
+	const char *head_req[] = { "HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n" };
+	const char *no_content[] = { "HTTP/1.1 204 No Content\r\nServer: x\r\n\r\n" };
+	const char *partial[] = { "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n", "12345" };
+	const char *chunk_open[] = { "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", "3\r\nabc\r\n" };
+	const char *until_close[] = { "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n", "body" };
+
+	check_response("Content-Length in two writes", 1, false, cl, 3, ILB_RESP_DONE);
+	check_response("chunked SSE, one chunk per write", 2, false, chunked, 5, ILB_RESP_DONE);
+	check_response("head split mid-name, TE list ending in chunked, extension and trailer", 3, false, split, 4,
+		       ILB_RESP_DONE);
+	check_response("100 Continue then the final response", 4, false, cont, 2, ILB_RESP_DONE);
+	check_response("a HEAD request's response has no body", 5, true, head_req, 1, ILB_RESP_DONE);
+	check_response("204 has no body", 6, false, no_content, 1, ILB_RESP_DONE);
+	check_response("half a Content-Length body is not the end", 7, false, partial, 2, ILB_RESP_BODY_LENGTH);
+	check_response("chunked without the last chunk is not the end", 8, false, chunk_open, 2,
+		       ILB_RESP_CHUNK_SIZE);
+	check_response("no length: the body lasts until the pod closes", 9, false, until_close, 2,
+		       ILB_RESP_UNTIL_CLOSE);
+}
+
+static void test_malformed(void)
+{
+	const char *bad[] = { "HTTP/1.1 200 OK\r\nContent-Length: 12x\r\n\r\n" };
+	const char *bad_chunk[] = { "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n" };
+	const char *bad_status[] = { "garbage\r\n\r\n" };
+	const char *const *cases[] = { bad, bad_chunk, bad_status };
+	const char *names[] = { "invalid Content-Length", "invalid chunk size", "no status line" };
+
+	for (int i = 0; i < 3; i++) {
+		struct exchange x;
+		char buf[256];
+		ssize_t n;
+
+		if (exchange_open(&x, 20 + i, false)) {
+			ok(false, "%s: setting up sockets", names[i]);
+			continue;
+		}
+		send(x.pod, cases[i][0], strlen(cases[i][0]), 0);
+		usleep(50000);
+		n = recv(x.backend, buf, sizeof(buf), MSG_DONTWAIT);
+		poll_events();
+		ok(stream_state(&x) == ILB_RESP_ERROR && n == (ssize_t)strlen(cases[i][0]) &&
+			   count_events(20 + i, ILB_L7_EV_ERROR) == 1,
+		   "%s: the bytes stay with the agent (read %zd), state %u, one error event", names[i], n,
+		   stream_state(&x));
+		exchange_close(&x);
+	}
+}
+
+static void test_big_and_gone(void)
+{
+	size_t body = 8u << 20, total, got = 0;
+	char head[128];
+	char *buf = malloc(body + 256), *in = malloc(body + 256);
+	struct exchange x;
+	pid_t pid;
+
+	if (!buf || !in || exchange_open(&x, 30, false)) {
+		ok(false, "8 MiB response: setting up");
+		return;
+	}
+	snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n", body);
+	total = strlen(head) + body;
+	memcpy(buf, head, strlen(head));
+	for (size_t i = 0; i < body; i++)
+		buf[strlen(head) + i] = (char)(i * 2654435761u >> 13);
+	pid = fork();
+	if (pid == 0) {
+		size_t off = 0;
+
+		while (off < total) {
+			ssize_t n = send(x.pod, buf + off, total - off, 0);
+
+			if (n <= 0)
+				_exit(1);
+			off += n;
+		}
+		_exit(0);
+	}
+	got = read_all(x.user, in, total);
+	poll_events();
+	ok(got == total && !memcmp(in, buf, total) && count_events(30, ILB_L7_EV_DONE) == 1,
+	   "8 MiB response arrives byte for byte and ends once (%zu of %zu bytes)", got, total);
+	exchange_close(&x);
+	waitpid(pid, NULL, 0);
+
+	/* The client leaves mid-stream: the pod's next bytes find no client. */
+	if (exchange_open(&x, 31, false)) {
+		ok(false, "client gone: setting up");
+		goto out;
+	}
+	send(x.pod, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", 47, 0);
+	usleep(20000);
+	ilb_l7_kern_del_client(&kern, x.client_cookie);
+	send(x.pod, "3\r\nabc\r\n", 8, 0);
+	usleep(50000);
+	poll_events();
+	ok(count_events(31, ILB_L7_EV_CLIENT_GONE) == 1, "a client gone mid-stream is reported once (%d events)",
+	   count_events(31, ILB_L7_EV_CLIENT_GONE));
+	exchange_close(&x);
+out:
+	free(buf);
+	free(in);
+}
+
+int main(void)
+{
+	char pin_dir[128];
+	int rc = 1;
+
+	if (!getenv("ILB_TEST_VERBOSE"))
+		libbpf_set_print(NULL);
+	if (unshare(CLONE_NEWNET)) {
+		printf("not ok 1 - a private network namespace: %s\n", strerror(errno));
+		goto done;
+	}
+	system("ip link set lo up");
+	snprintf(pin_dir, sizeof(pin_dir), "/sys/fs/bpf/inferlb-test-l7-%d", getpid());
+	if (ilb_maps_open(&maps, pin_dir) || ilb_l7_kern_open(&kern, pin_dir)) {
+		printf("not ok 1 - loading the L7 programs and maps: %s\n", strerror(errno));
+		goto out;
+	}
+	ring = ring_buffer__new(kern.events_map, on_event, NULL, NULL);
+	ok(ring != NULL, "the l7_events ring buffer opens");
+	if (!ring)
+		goto out;
+	test_framings();
+	test_malformed();
+	test_big_and_gone();
+	rc = test_failed ? 1 : 0;
+out:
+	ring_buffer__free(ring);
+	ilb_l7_kern_detach(pin_dir);
+	ilb_l7_kern_close(&kern);
+	ilb_maps_close(&maps);
+	ilb_maps_unpin(pin_dir);
+done:
+	printf("# %d passed, %d failed\n", test_num - test_failed, test_failed);
+	return rc;
+}

@@ -1,0 +1,42 @@
+/* l7_kern.h - the kernel side of the L7 lane as the agent drives it: sk_lookup_l7 on the
+ * node's network namespace (a pinned link), sk_skb_splice as the verdict of `l7_backends`,
+ * the listener slot, socket pairing and the `l7_events` ring buffer. */
+#ifndef ILB_L7_KERN_H
+#define ILB_L7_KERN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "inferlb.h"
+
+struct ring_buffer;
+
+struct ilb_l7_kern {
+	char pin_dir[200];
+	int listen_map, backends_map, clients_map, streams_map, events_map;
+	int verdict_fd;
+	bool lookup_adopted;
+};
+
+/* Loads both programs against the pinned maps (created by ilb_maps_open), attaches the
+ * verdict to `l7_backends` and sk_lookup_l7 to the current network namespace. */
+int ilb_l7_kern_open(struct ilb_l7_kern *k, const char *pin_dir);
+void ilb_l7_kern_close(struct ilb_l7_kern *k);
+/* Removes the sk_lookup link (used by --cleanup; the maps go with ilb_maps_unpin). */
+void ilb_l7_kern_detach(const char *pin_dir);
+
+/* Puts the agent's listening socket in slot 0 of `l7_listen`. */
+int ilb_l7_kern_set_listener(struct ilb_l7_kern *k, int fd);
+uint64_t ilb_socket_cookie(int fd);
+/* Client sockets: redirect targets. */
+int ilb_l7_kern_add_client(struct ilb_l7_kern *k, int fd, uint64_t cookie);
+int ilb_l7_kern_del_client(struct ilb_l7_kern *k, uint64_t cookie);
+/* Backend sockets: their bytes go through sk_skb_splice from now on. */
+int ilb_l7_kern_add_backend(struct ilb_l7_kern *k, int fd, uint64_t cookie);
+int ilb_l7_kern_del_backend(struct ilb_l7_kern *k, uint64_t cookie);
+/* Arms a backend socket for one response, streamed to the client `client_cookie`. */
+int ilb_l7_kern_stream_start(struct ilb_l7_kern *k, uint64_t backend_cookie, uint64_t client_cookie,
+			     uint64_t stream_id, bool head_request);
+int ilb_l7_kern_stream_get(struct ilb_l7_kern *k, uint64_t backend_cookie, struct l7_stream *out);
+int ilb_l7_kern_stream_end(struct ilb_l7_kern *k, uint64_t backend_cookie);
+
+#endif
