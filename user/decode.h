@@ -57,5 +57,6 @@ int dec_model_rewrite(struct dec *d, const cJSON *json, struct ilb_object *out);
 int dec_inference_model(struct dec *d, const cJSON *json, struct ilb_object *out);
 int dec_gateway(struct dec *d, const cJSON *json, struct ilb_object *out);
 int dec_httproute(struct dec *d, const cJSON *json, struct ilb_object *out);
+int dec_kservice(struct dec *d, const cJSON *json, struct ilb_object *out);
 
 #endif

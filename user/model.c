@@ -19,6 +19,7 @@ const char *ilb_kind_name(enum ilb_kind kind)
 		[ILB_KIND_INFERENCE_MODEL] = "InferenceModel",
 		[ILB_KIND_GATEWAY] = "Gateway",
 		[ILB_KIND_HTTPROUTE] = "HTTPRoute",
+		[ILB_KIND_KSERVICE] = "Service",
 	};
 
 	if ((unsigned)kind >= ILB_KIND__COUNT)
@@ -182,6 +183,9 @@ void ilb_object_free(struct ilb_object *obj)
 		free(obj->route.parents);
 		free(obj->route.hostnames);
 		break;
+	case ILB_KIND_KSERVICE:
+		free(obj->kservice.traffic);
+		break;
 	default:
 		break;
 	}
@@ -237,6 +241,10 @@ static void detach_pointers(struct ilb_object *obj)
 		obj->route.n_hostnames = 0;
 		obj->route.rules = NULL;
 		obj->route.n_rules = 0;
+		break;
+	case ILB_KIND_KSERVICE:
+		obj->kservice.traffic = NULL;
+		obj->kservice.n_traffic = 0;
 		break;
 	default:
 		break;
@@ -315,6 +323,10 @@ int ilb_object_copy(struct ilb_object *dst, const struct ilb_object *src)
 	case ILB_KIND_HTTPROUTE:
 		err = copy_route(&dst->route, &src->route);
 		break;
+	case ILB_KIND_KSERVICE:
+		DUP_OR_FAIL(dst->kservice.traffic, src->kservice.traffic, src->kservice.n_traffic);
+		dst->kservice.n_traffic = src->kservice.n_traffic;
+		break;
 	default:
 		break;
 	}
@@ -361,7 +373,8 @@ static bool pool_equal(const struct ilb_pool *a, const struct ilb_pool *b)
 	for (int i = 0; i < a->n_target_ports; i++)
 		if (a->target_ports[i] != b->target_ports[i])
 			return false;
-	if (a->has_vip != b->has_vip)
+	if (a->has_vip != b->has_vip || a->queue_proxy_port != b->queue_proxy_port ||
+	    !STR_EQ(a->derived_from, b->derived_from))
 		return false;
 	return !a->has_vip || (ilb_addr_equal(&a->vip, &b->vip) && a->vip_port == b->vip_port &&
 			       a->vip_proto == b->vip_proto);
@@ -465,6 +478,7 @@ bool ilb_object_equal(const struct ilb_object *a, const struct ilb_object *b)
 	case ILB_KIND_OBJECTIVE:
 		return a->objective.priority == b->objective.priority &&
 		       a->objective.has_priority == b->objective.has_priority &&
+		       STR_EQ(a->objective.derived_from, b->objective.derived_from) &&
 		       pool_ref_equal(&a->objective.pool_ref, &b->objective.pool_ref);
 	case ILB_KIND_MODEL_REWRITE:
 		return rewrite_equal(&a->rewrite, &b->rewrite);
@@ -477,6 +491,8 @@ bool ilb_object_equal(const struct ilb_object *a, const struct ilb_object *b)
 		return gateway_equal(&a->gateway, &b->gateway);
 	case ILB_KIND_HTTPROUTE:
 		return route_equal(&a->route, &b->route);
+	case ILB_KIND_KSERVICE:
+		return ilb_kservice_equal(&a->kservice, &b->kservice);
 	default:
 		return true;
 	}
@@ -596,26 +612,62 @@ int ilb_store_apply(struct ilb_store *store, const struct ilb_object *obj)
 		t->count++;
 	}
 	store->generation++;
+	if (obj->kind == ILB_KIND_KSERVICE) {
+		err = ilb_kservice_sync(store, copy->meta.ns, copy->meta.name);
+		if (err)
+			return err;
+	}
 	return 1;
 }
 
-int ilb_store_delete(struct ilb_store *store, enum ilb_kind kind, const char *ns, const char *name)
+static const char *derived_from(const struct ilb_object *obj)
 {
+	if (obj->kind == ILB_KIND_POOL)
+		return obj->pool.derived_from;
+	if (obj->kind == ILB_KIND_OBJECTIVE)
+		return obj->objective.derived_from;
+	return "";
+}
+
+static int store_remove(struct ilb_store *store, enum ilb_kind kind, const char *ns, const char *name,
+			bool derived)
+{
+	char ns_copy[ILB_NS_MAX], name_copy[ILB_NAME_MAX];
 	struct kind_table *t;
+	bool written, kservice = kind == ILB_KIND_KSERVICE;
 	int idx;
 
 	if (!store || !kind_valid(kind) || !ns || !name)
 		return 0;
 	t = &store->kinds[kind];
 	idx = table_find(t, ns, name);
-	if (idx < 0)
+	if (idx < 0 || (derived_from(t->items[idx])[0] != '\0') != derived)
 		return 0;
+	written = (kind == ILB_KIND_POOL || kind == ILB_KIND_OBJECTIVE) && !derived;
+	/* the caller's strings may be the object's own */
+	snprintf(ns_copy, sizeof(ns_copy), "%s", ns);
+	snprintf(name_copy, sizeof(name_copy), "%s", name);
 	ilb_object_free(t->items[idx]);
 	free(t->items[idx]);
 	memmove(&t->items[idx], &t->items[idx + 1], (t->count - idx - 1) * sizeof(*t->items));
 	t->count--;
 	store->generation++;
+	/* a Service's pools go with it; a written pool gone may uncover a derived one */
+	if (kservice)
+		ilb_kservice_sync(store, ns_copy, name_copy);
+	else if (written)
+		ilb_kservice_sync(store, ns_copy, NULL);
 	return 1;
+}
+
+int ilb_store_delete(struct ilb_store *store, enum ilb_kind kind, const char *ns, const char *name)
+{
+	return store_remove(store, kind, ns, name, false);
+}
+
+int ilb_store_delete_derived(struct ilb_store *store, enum ilb_kind kind, const char *ns, const char *name)
+{
+	return store_remove(store, kind, ns, name, true);
 }
 
 uint64_t ilb_store_generation(const struct ilb_store *store)

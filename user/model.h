@@ -12,6 +12,7 @@
 #define ILB_NAME_MAX 254
 #define ILB_MODEL_NAME_MAX 256
 #define ILB_MAX_TARGET_PORTS 8
+#define ILB_DERIVED_MAX (ILB_NS_MAX + ILB_NAME_MAX + 16)
 
 enum ilb_kind {
 	ILB_KIND_NONE = 0,
@@ -22,6 +23,7 @@ enum ilb_kind {
 	ILB_KIND_INFERENCE_MODEL, /* legacy v1alpha2 InferenceModel */
 	ILB_KIND_GATEWAY,
 	ILB_KIND_HTTPROUTE,
+	ILB_KIND_KSERVICE, /* Knative serving.knative.dev/v1 Service */
 	ILB_KIND__COUNT,
 };
 
@@ -84,6 +86,11 @@ struct ilb_pool {
 	struct ilb_addr vip;
 	uint16_t vip_port;
 	uint8_t vip_proto; /* IPPROTO_TCP unless inferlb.io/vip-protocol: UDP */
+	/* set when the agent made the pool itself: "Service ns/name" for a Knative Service */
+	char derived_from[ILB_DERIVED_MAX];
+	/* Knative's queue-proxy port (8012): a pod that declares it takes requests there, so
+	 * that Knative's autoscaler counts them; the target port still serves /metrics. 0 = none */
+	uint16_t queue_proxy_port;
 };
 
 struct ilb_pool_ref {
@@ -102,6 +109,7 @@ struct ilb_objective {
 	int32_t priority; /* spec.priority, 0 when absent */
 	bool has_priority;
 	struct ilb_pool_ref pool_ref;
+	char derived_from[ILB_DERIVED_MAX]; /* as in struct ilb_pool */
 };
 
 enum ilb_criticality {
@@ -192,6 +200,44 @@ struct ilb_httproute {
 	int n_rules;
 };
 
+/* One entry of a Knative Service's traffic (status.traffic when the Service has a status,
+ * else spec.traffic; none written means 100% to the latest revision). */
+struct ilb_kn_traffic {
+	char revision[ILB_NAME_MAX]; /* "" = the latest revision, not known yet */
+	bool latest; /* latestRevision: follows new revisions */
+	uint32_t percent;
+	char tag[64];
+	char host[ILB_NAME_MAX]; /* the tag's host, <tag>-<name>.<ns>.<domain>; "" without a tag */
+	char pool[ILB_NAME_MAX]; /* the derived InferencePool that serves this target */
+};
+
+#define ILB_KN_MAX_HOSTS 4
+#define ILB_KN_DEFAULT_DOMAIN "example.com" /* Knative's config-domain default */
+
+/* serving.knative.dev/v1 Service. Annotated knative.aliyun.com/ai-gateway: inference, the
+ * store derives from it an InferencePool per revision it routes to (per Service while the
+ * revisions are not known) and an InferenceObjective per pool. */
+struct ilb_kservice {
+	struct ilb_meta meta;
+	bool inference; /* the annotation is set; nothing below is read otherwise */
+	int32_t priority; /* knative.aliyun.com/ai-gateway-inference-priority, 0 when absent */
+	bool has_priority;
+	uint16_t container_port; /* the serving container's port; 8080 when it declares none */
+	char app_protocol[32]; /* "kubernetes.io/h2c" for a port named h2c, else "http" */
+	uint32_t container_concurrency; /* 0 = unlimited */
+	/* autoscaling.knative.dev/{metric,target,min-scale,max-scale} of the template */
+	char scale_metric[16]; /* "" = Knative's default (concurrency) */
+	double scale_target; /* 0 = unset */
+	int32_t min_scale, max_scale; /* -1 = unset */
+	char latest_ready[ILB_NAME_MAX]; /* status.latestReadyRevisionName */
+	/* <name>.<ns>.<domain> (not for cluster-local Services), <name>.<ns>.svc.cluster.local,
+	 * and the hosts of status.url and status.address.url when they differ */
+	char hosts[ILB_KN_MAX_HOSTS][ILB_NAME_MAX];
+	int n_hosts;
+	struct ilb_kn_traffic *traffic;
+	int n_traffic;
+};
+
 /* One decoded object of any kind. */
 struct ilb_object {
 	enum ilb_kind kind;
@@ -204,6 +250,7 @@ struct ilb_object {
 		struct ilb_inference_model model;
 		struct ilb_gateway gateway;
 		struct ilb_httproute route;
+		struct ilb_kservice kservice;
 	};
 };
 
@@ -229,13 +276,24 @@ struct ilb_store *ilb_store_new(void);
 void ilb_store_free(struct ilb_store *store);
 /* Inserts or replaces (a deep copy is kept). Returns 1 if it changed anything, 0 if equal. */
 int ilb_store_apply(struct ilb_store *store, const struct ilb_object *obj);
-/* Returns 1 if an object was removed, 0 if there was none. */
+/* Returns 1 if an object was removed, 0 if there was none or it is one the store derived
+ * (those go with their Service). */
 int ilb_store_delete(struct ilb_store *store, enum ilb_kind kind, const char *ns, const char *name);
 uint64_t ilb_store_generation(const struct ilb_store *store);
 /* Objects of a kind in a stable order (namespace, name); valid until the next change. */
 int ilb_store_list(const struct ilb_store *store, enum ilb_kind kind, const struct ilb_object *const **out);
 const struct ilb_object *ilb_store_get(const struct ilb_store *store, enum ilb_kind kind, const char *ns,
 				       const char *name);
+
+/* Brings the pools and objectives derived from the Knative Service ns/name (every Service of
+ * ns when name is NULL) in line with it: adds and updates them, removes the ones it no longer
+ * stands for, and leaves alone an object of the same name that a source wrote, which wins.
+ * The store calls it on every change of a Service (decode_knative.c). Returns 0 or -errno. */
+int ilb_kservice_sync(struct ilb_store *store, const char *ns, const char *name);
+/* Removes an object the store derived; ilb_store_delete refuses those, so that a source
+ * that withdraws what it no longer sees cannot take a Service's pools with it. */
+int ilb_store_delete_derived(struct ilb_store *store, enum ilb_kind kind, const char *ns, const char *name);
+bool ilb_kservice_equal(const struct ilb_kservice *a, const struct ilb_kservice *b);
 
 /* A backend of a pool: one ready pod address and one target port. */
 struct ilb_endpoint {

@@ -1,0 +1,656 @@
+/* decode_knative.c - Knative serving.knative.dev/v1 Services, and the InferencePools and
+ * InferenceObjectives the store derives from one annotated knative.aliyun.com/ai-gateway. */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "decode.h"
+
+#define AI_GATEWAY "knative.aliyun.com/ai-gateway"
+#define AI_GATEWAY_PRIORITY "knative.aliyun.com/ai-gateway-inference-priority"
+#define SCALE_PREFIX "autoscaling.knative.dev/"
+#define LABEL_SERVICE "serving.knative.dev/service"
+#define LABEL_REVISION "serving.knative.dev/revision"
+#define LABEL_VISIBILITY "networking.knative.dev/visibility"
+
+#define DEFAULT_PORT 8080 /* Knative's $PORT when the container declares none */
+#define QUEUE_PROXY_PORT 8012
+#define MAX_TRAFFIC 32
+#define MAX_CONCURRENCY 1000
+
+/* ---- small parsers ---- */
+
+static bool parse_long(const char *text, long long min, long long max, long long *out)
+{
+	char *end;
+	long long v;
+
+	if (!text[0] || text[0] == ' ')
+		return false;
+	errno = 0;
+	v = strtoll(text, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+/* "<key>" of metadata.annotations at path ("metadata" or "spec.template.metadata"). */
+static void annotation_path(char *buf, size_t len, const char *path, const char *key)
+{
+	snprintf(buf, len, "%s.annotations[%s]", path, key);
+}
+
+/* Copies the host of a URL ("http://host[:port][/path]") into buf; false if there is none. */
+static bool url_host(const char *url, char *buf, size_t len)
+{
+	const char *start = strstr(url, "://"), *end;
+	size_t n;
+
+	if (!start)
+		return false;
+	start += 3;
+	end = start + strcspn(start, ":/?#");
+	n = end - start;
+	if (n == 0 || n >= len)
+		return false;
+	memcpy(buf, start, n);
+	buf[n] = '\0';
+	return true;
+}
+
+/* snprintf that leaves buf empty when the text does not fit: a cut host name is no host. */
+static bool __attribute__((format(printf, 3, 4))) format_whole(char *buf, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= len) {
+		buf[0] = '\0';
+		return false;
+	}
+	return true;
+}
+
+static bool dns_label_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 63)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+
+		if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))
+			continue;
+		if (c != '-' || i == 0 || i == n - 1)
+			return false;
+	}
+	return true;
+}
+
+/* ---- the revision template ---- */
+
+/* One autoscaling annotation, SCALE_PREFIX NAME (or its older spelling OLD_NAME): from the
+ * template, else from the Service itself. *path is where it was found, for errors. */
+static const char *scale_annotation(const struct ilb_labels *template, const struct ilb_labels *service,
+				    const char *name, const char *old_name, char *path, size_t len)
+{
+	const struct ilb_labels *where[] = { template, service };
+	const char *names[] = { name, old_name };
+	char key[64];
+
+	for (int w = 0; w < 2; w++) {
+		for (int k = 0; k < 2 && names[k]; k++) {
+			const char *value;
+
+			snprintf(key, sizeof(key), SCALE_PREFIX "%s", names[k]);
+			value = ilb_labels_get(where[w], key);
+			if (value) {
+				annotation_path(path, len, w == 0 ? "spec.template.metadata" : "metadata", key);
+				return value;
+			}
+		}
+	}
+	return NULL;
+}
+
+static int dec_scale_int(struct dec *d, const struct ilb_labels *template, const struct ilb_labels *service,
+			 const char *name, const char *old_name, int32_t *out)
+{
+	char p[DEC_PATH_MAX];
+	const char *value = scale_annotation(template, service, name, old_name, p, sizeof(p));
+	long long v;
+
+	*out = -1;
+	if (!value)
+		return 0;
+	if (!parse_long(value, 0, INT32_MAX, &v))
+		return dec_fail(d, p, "must be a non-negative integer, got \"%.32s\"", value);
+	*out = (int32_t)v;
+	return 0;
+}
+
+static int dec_autoscaling(struct dec *d, const struct ilb_labels *template, struct ilb_kservice *ks)
+{
+	const struct ilb_labels *service = &ks->meta.annotations;
+	char p[DEC_PATH_MAX];
+	const char *value;
+	int err;
+
+	value = scale_annotation(template, service, "metric", NULL, p, sizeof(p));
+	if (value) {
+		if (!value[0] || strlen(value) >= sizeof(ks->scale_metric))
+			return dec_fail(d, p, "must be a metric name such as concurrency or rps");
+		snprintf(ks->scale_metric, sizeof(ks->scale_metric), "%s", value);
+	}
+	value = scale_annotation(template, service, "target", NULL, p, sizeof(p));
+	if (value) {
+		char *end;
+		double v = strtod(value, &end);
+
+		if (!value[0] || *end || !isfinite(v) || v <= 0)
+			return dec_fail(d, p, "must be a positive number, got \"%.32s\"", value);
+		ks->scale_target = v;
+	}
+	err = dec_scale_int(d, template, service, "min-scale", "minScale", &ks->min_scale);
+	if (!err)
+		err = dec_scale_int(d, template, service, "max-scale", "maxScale", &ks->max_scale);
+	if (err)
+		return err;
+	/* max-scale 0 means no limit */
+	if (ks->min_scale > 0 && ks->max_scale > 0 && ks->min_scale > ks->max_scale) {
+		annotation_path(p, sizeof(p), "spec.template.metadata", SCALE_PREFIX "min-scale");
+		return dec_fail(d, p, "%d is more than max-scale %d", ks->min_scale, ks->max_scale);
+	}
+	return 0;
+}
+
+/* The serving container: the one that declares a port (Knative allows one, with one port). */
+static int dec_serving_port(struct dec *d, const cJSON *spec, struct ilb_kservice *ks)
+{
+	static const int reserved[] = { 8012, 8013, 8022, 9090, 9091 }; /* queue-proxy's */
+	const cJSON *containers, *container, *ports, *port;
+	char cpath[DEC_PATH_MAX], p[DEC_PATH_MAX], name[16];
+	int err, found = -1;
+	long long number;
+
+	err = dec_array(d, spec, "spec.template.spec", "containers", true, 0, &containers);
+	if (err < 0)
+		return err;
+	if (cJSON_GetArraySize(containers) == 0)
+		return dec_fail(d, "spec.template.spec.containers", "must have at least one container");
+	ks->container_port = DEFAULT_PORT;
+	snprintf(ks->app_protocol, sizeof(ks->app_protocol), "http");
+	for (int c = 0; c < cJSON_GetArraySize(containers); c++) {
+		if (dec_item_object(d, containers, "spec.template.spec.containers", c, &container) < 0)
+			return -EINVAL;
+		dec_index(cpath, sizeof(cpath), "spec.template.spec.containers", c);
+		err = dec_array(d, container, cpath, "ports", false, 1, &ports);
+		if (err < 0)
+			return err;
+		if (err == 0 || cJSON_GetArraySize(ports) == 0)
+			continue;
+		dec_path(p, sizeof(p), cpath, "ports");
+		if (found >= 0)
+			return dec_fail(d, p, "only one container may declare a port (container %d does)", found);
+		found = c;
+		dec_index(p, sizeof(p), p, 0);
+		if (dec_item_object(d, ports, p, 0, &port) < 0)
+			return -EINVAL;
+		name[0] = '\0';
+		if (dec_int(d, port, p, "containerPort", true, 1, 65535, &number) < 0 ||
+		    dec_string(d, port, p, "name", false, 0, name, sizeof(name)) < 0)
+			return -EINVAL;
+		for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++) {
+			if (number == reserved[i]) {
+				dec_path(p, sizeof(p), p, "containerPort");
+				return dec_fail(d, p, "%lld is reserved for Knative's queue-proxy", number);
+			}
+		}
+		if (name[0] && strcmp(name, "http1") != 0 && strcmp(name, "h2c") != 0) {
+			dec_path(p, sizeof(p), p, "name");
+			return dec_fail(d, p, "must be http1 or h2c");
+		}
+		ks->container_port = (uint16_t)number;
+		if (strcmp(name, "h2c") == 0)
+			snprintf(ks->app_protocol, sizeof(ks->app_protocol), "kubernetes.io/h2c");
+	}
+	return 0;
+}
+
+/* spec.template: the revision template's name (when the user pins it), port and scaling. */
+static int dec_template(struct dec *d, const cJSON *json, struct ilb_kservice *ks, char *rev_name, size_t len)
+{
+	struct ilb_labels annotations = { 0 };
+	const cJSON *spec, *template, *md, *tspec;
+	long long concurrency = 0;
+	int err;
+
+	err = dec_object(d, json, "", "spec", true, &spec);
+	if (err >= 0)
+		err = dec_object(d, spec, "spec", "template", true, &template);
+	if (err >= 0)
+		err = dec_object(d, template, "spec.template", "metadata", false, &md);
+	if (err > 0)
+		err = dec_string(d, md, "spec.template.metadata", "name", false, 0, rev_name, len);
+	if (err >= 0 && md)
+		err = dec_string_map(d, md, "spec.template.metadata", "annotations", false, &annotations);
+	if (err >= 0)
+		err = dec_object(d, template, "spec.template", "spec", true, &tspec);
+	if (err >= 0)
+		err = dec_serving_port(d, tspec, ks);
+	if (err >= 0)
+		err = dec_int(d, tspec, "spec.template.spec", "containerConcurrency", false, 0, MAX_CONCURRENCY,
+			      &concurrency);
+	if (err >= 0) {
+		ks->container_concurrency = (uint32_t)concurrency;
+		err = dec_autoscaling(d, &annotations, ks);
+	}
+	ilb_labels_free(&annotations);
+	/* Knative's rule: a pinned revision name is "<service>-<suffix>" */
+	if (err >= 0 && rev_name[0] &&
+	    (strncmp(rev_name, ks->meta.name, strlen(ks->meta.name)) != 0 || rev_name[strlen(ks->meta.name)] != '-'))
+		err = dec_fail(d, "spec.template.metadata.name", "must start with the Service's name and a dash");
+	return err < 0 ? err : 0;
+}
+
+/* ---- traffic ---- */
+
+/* spec.traffic (strict: as Knative's webhook validates it) or status.traffic (as written). */
+static int dec_traffic(struct dec *d, const cJSON *parent, const char *parent_path, bool strict,
+		       struct ilb_kservice *ks)
+{
+	const cJSON *list, *item;
+	char path[DEC_PATH_MAX], p[DEC_PATH_MAX];
+	long long percent, sum = 0;
+	int err, n;
+
+	dec_path(path, sizeof(path), parent_path, "traffic");
+	err = dec_array(d, parent, parent_path, "traffic", false, MAX_TRAFFIC, &list);
+	if (err <= 0 || (n = cJSON_GetArraySize(list)) == 0)
+		return err;
+	free(ks->traffic);
+	ks->n_traffic = 0;
+	ks->traffic = calloc(n, sizeof(*ks->traffic));
+	if (!ks->traffic)
+		return -ENOMEM;
+	for (int i = 0; i < n; i++) {
+		struct ilb_kn_traffic *t = &ks->traffic[i];
+		char url[512] = "";
+		const cJSON *latest;
+
+		ks->n_traffic = i + 1;
+		if (dec_item_object(d, list, path, i, &item) < 0)
+			return -EINVAL;
+		dec_index(p, sizeof(p), path, i);
+		percent = 0;
+		if (dec_string(d, item, p, "revisionName", false, 0, t->revision, sizeof(t->revision)) < 0 ||
+		    dec_string(d, item, p, "tag", false, 0, t->tag, sizeof(t->tag)) < 0 ||
+		    dec_int(d, item, p, "percent", false, 0, 100, &percent) < 0 ||
+		    dec_string(d, item, p, "url", false, 0, url, sizeof(url)) < 0)
+			return -EINVAL;
+		/* Knative writes each tag's URL in status.traffic */
+		if (url[0] && t->tag[0])
+			url_host(url, t->host, sizeof(t->host));
+		t->percent = (uint32_t)percent;
+		sum += percent;
+		latest = cJSON_GetObjectItemCaseSensitive(item, "latestRevision");
+		if (latest && !cJSON_IsNull(latest) && !cJSON_IsBool(latest)) {
+			dec_path(p, sizeof(p), p, "latestRevision");
+			return dec_fail(d, p, "must be true or false");
+		}
+		/* Knative's default: a target without a revision follows the latest one */
+		t->latest = cJSON_IsBool(latest) ? cJSON_IsTrue(latest) : !t->revision[0];
+		if (strict && t->latest && t->revision[0]) {
+			dec_path(p, sizeof(p), p, "latestRevision");
+			return dec_fail(d, p, "must be false when revisionName is set");
+		}
+		if (strict && !t->latest && !t->revision[0]) {
+			dec_path(p, sizeof(p), p, "revisionName");
+			return dec_fail(d, p, "required when latestRevision is false");
+		}
+		if (t->tag[0] && !dns_label_valid(t->tag)) {
+			dec_path(p, sizeof(p), p, "tag");
+			return dec_fail(d, p, "must be a lowercase RFC 1123 label");
+		}
+		for (int j = 0; strict && t->tag[0] && j < i; j++) {
+			if (strcmp(ks->traffic[j].tag, t->tag) == 0) {
+				dec_path(p, sizeof(p), p, "tag");
+				return dec_fail(d, p, "duplicate tag \"%s\"", t->tag);
+			}
+		}
+	}
+	if (strict && sum != 100)
+		return dec_fail(d, path, "percents must add up to 100, not %lld", sum);
+	return 1;
+}
+
+/* ---- status, hosts and the pools each target goes to ---- */
+
+static void add_host(struct ilb_kservice *ks, const char *host)
+{
+	if (!host[0] || ks->n_hosts >= ILB_KN_MAX_HOSTS)
+		return;
+	for (int i = 0; i < ks->n_hosts; i++)
+		if (strcmp(ks->hosts[i], host) == 0)
+			return;
+	snprintf(ks->hosts[ks->n_hosts++], sizeof(ks->hosts[0]), "%s", host);
+}
+
+static int dec_status(struct dec *d, const cJSON *json, struct ilb_kservice *ks, char *url_host_out,
+		      char *address_host_out, size_t len)
+{
+	const cJSON *status, *address;
+	char url[512] = "";
+	int err;
+
+	err = dec_object(d, json, "", "status", false, &status);
+	if (err <= 0)
+		return err;
+	err = dec_string(d, status, "status", "latestReadyRevisionName", false, 0, ks->latest_ready,
+			 sizeof(ks->latest_ready));
+	if (err >= 0)
+		err = dec_string(d, status, "status", "url", false, 0, url, sizeof(url));
+	if (err < 0)
+		return err;
+	if (url[0])
+		url_host(url, url_host_out, len);
+	err = dec_object(d, status, "status", "address", false, &address);
+	if (err > 0) {
+		url[0] = '\0';
+		err = dec_string(d, address, "status.address", "url", false, 0, url, sizeof(url));
+		if (url[0])
+			url_host(url, address_host_out, len);
+	}
+	if (err < 0)
+		return err;
+	/* what the Route actually does, once Knative has resolved it */
+	return dec_traffic(d, status, "status", false, ks) < 0 ? -EINVAL : 0;
+}
+
+static void resolve_targets(struct ilb_kservice *ks, const char *template_rev)
+{
+	const char *ns = ks->meta.ns, *name = ks->meta.name;
+
+	if (ks->n_traffic == 0) {
+		ks->traffic = calloc(1, sizeof(*ks->traffic));
+		if (!ks->traffic)
+			return;
+		ks->n_traffic = 1;
+		ks->traffic[0].latest = true;
+		ks->traffic[0].percent = 100;
+	}
+	for (int i = 0; i < ks->n_traffic; i++) {
+		struct ilb_kn_traffic *t = &ks->traffic[i];
+
+		if (!t->revision[0] && t->latest)
+			format_whole(t->revision, sizeof(t->revision), "%s",
+				     ks->latest_ready[0] ? ks->latest_ready : template_rev);
+		/* a revision not known yet: every pod of the Service */
+		format_whole(t->pool, sizeof(t->pool), "%s", t->revision[0] ? t->revision : name);
+		if (t->tag[0] && !t->host[0])
+			format_whole(t->host, sizeof(t->host), "%s-%s.%s.%s", t->tag, name, ns, ILB_KN_DEFAULT_DOMAIN);
+	}
+}
+
+int dec_kservice(struct dec *d, const cJSON *json, struct ilb_object *out)
+{
+	struct ilb_kservice *ks = &out->kservice;
+	char template_rev[ILB_NAME_MAX] = "", status_host[ILB_NAME_MAX] = "", address_host[ILB_NAME_MAX] = "";
+	char host[ILB_NAME_MAX], p[DEC_PATH_MAX];
+	const char *value, *visibility;
+	const cJSON *spec;
+	long long priority;
+	int err;
+
+	err = dec_meta(d, json, &ks->meta);
+	if (err)
+		return err;
+	ks->min_scale = ks->max_scale = -1;
+	value = ilb_labels_get(&ks->meta.annotations, AI_GATEWAY);
+	/* other Services are kept by name only: the agent routes none of them */
+	ks->inference = value && strcmp(value, "inference") == 0;
+	if (!ks->inference)
+		return 0;
+	/* it becomes the first label of its host names */
+	if (!dns_label_valid(ks->meta.name))
+		return dec_fail(d, "metadata.name", "must be a lowercase RFC 1123 label of at most 63 characters");
+	value = ilb_labels_get(&ks->meta.annotations, AI_GATEWAY_PRIORITY);
+	if (value) {
+		annotation_path(p, sizeof(p), "metadata", AI_GATEWAY_PRIORITY);
+		if (!parse_long(value, INT32_MIN, INT32_MAX, &priority))
+			return dec_fail(d, p, "must be an integer, got \"%.32s\"", value);
+		ks->priority = (int32_t)priority;
+		ks->has_priority = true;
+	}
+	err = dec_template(d, json, ks, template_rev, sizeof(template_rev));
+	if (err)
+		return err;
+	spec = cJSON_GetObjectItemCaseSensitive(json, "spec");
+	err = dec_traffic(d, spec, "spec", true, ks);
+	if (err >= 0)
+		err = dec_status(d, json, ks, status_host, address_host, sizeof(status_host));
+	if (err < 0)
+		return err;
+	resolve_targets(ks, template_rev);
+	if (!ks->traffic)
+		return dec_fail(d, NULL, "out of memory");
+	visibility = ilb_labels_get(&ks->meta.labels, LABEL_VISIBILITY);
+	if (!visibility || strcmp(visibility, "cluster-local") != 0) {
+		format_whole(host, sizeof(host), "%s.%s.%s", ks->meta.name, ks->meta.ns, ILB_KN_DEFAULT_DOMAIN);
+		add_host(ks, host);
+	}
+	format_whole(host, sizeof(host), "%s.%s.svc.cluster.local", ks->meta.name, ks->meta.ns);
+	add_host(ks, host);
+	add_host(ks, status_host);
+	add_host(ks, address_host);
+	return 0;
+}
+
+bool ilb_kservice_equal(const struct ilb_kservice *a, const struct ilb_kservice *b)
+{
+	if (a->inference != b->inference || a->priority != b->priority || a->has_priority != b->has_priority ||
+	    a->container_port != b->container_port || strcmp(a->app_protocol, b->app_protocol) != 0 ||
+	    a->container_concurrency != b->container_concurrency || strcmp(a->scale_metric, b->scale_metric) != 0 ||
+	    a->scale_target != b->scale_target || a->min_scale != b->min_scale || a->max_scale != b->max_scale ||
+	    strcmp(a->latest_ready, b->latest_ready) != 0 || a->n_hosts != b->n_hosts ||
+	    a->n_traffic != b->n_traffic)
+		return false;
+	for (int i = 0; i < a->n_hosts; i++)
+		if (strcmp(a->hosts[i], b->hosts[i]) != 0)
+			return false;
+	for (int i = 0; i < a->n_traffic; i++) {
+		const struct ilb_kn_traffic *x = &a->traffic[i], *y = &b->traffic[i];
+
+		if (x->latest != y->latest || x->percent != y->percent || strcmp(x->revision, y->revision) != 0 ||
+		    strcmp(x->tag, y->tag) != 0 || strcmp(x->host, y->host) != 0 || strcmp(x->pool, y->pool) != 0)
+			return false;
+	}
+	return true;
+}
+
+/* ---- derived pools and objectives ---- */
+
+static void derived_tag(char *buf, size_t len, const char *ns, const char *name)
+{
+	snprintf(buf, len, "Service %s/%s", ns, name);
+}
+
+/* The pools a Service stands for: one per target that takes traffic or has a tag's host. */
+static bool wants_pool(const struct ilb_kservice *ks, int i)
+{
+	const struct ilb_kn_traffic *t = &ks->traffic[i];
+
+	if (t->percent == 0 && !t->tag[0])
+		return false;
+	for (int j = 0; j < i; j++)
+		if (strcmp(ks->traffic[j].pool, t->pool) == 0 && (ks->traffic[j].percent || ks->traffic[j].tag[0]))
+			return false;
+	return true;
+}
+
+static int derive_pair(const struct ilb_kservice *ks, const struct ilb_kn_traffic *t, const char *tag,
+		       struct ilb_object *pool_obj, struct ilb_object *objective_obj)
+{
+	struct ilb_pool *pool = &pool_obj->pool;
+	struct ilb_objective *objective = &objective_obj->objective;
+	int err;
+
+	pool_obj->kind = ILB_KIND_POOL;
+	snprintf(pool->meta.ns, sizeof(pool->meta.ns), "%s", ks->meta.ns);
+	snprintf(pool->meta.name, sizeof(pool->meta.name), "%s", t->pool);
+	err = ilb_labels_set(&pool->meta.labels, LABEL_SERVICE, ks->meta.name);
+	if (!err && t->revision[0])
+		err = ilb_labels_set(&pool->selector, LABEL_REVISION, t->revision);
+	else if (!err)
+		err = ilb_labels_set(&pool->selector, LABEL_SERVICE, ks->meta.name);
+	if (err)
+		return err;
+	pool->target_ports[0] = ks->container_port;
+	pool->n_target_ports = 1;
+	snprintf(pool->app_protocol, sizeof(pool->app_protocol), "%s", ks->app_protocol);
+	/* there is no picker to lose: the pods are plain HTTP servers, as Knative's own ingress
+	 * sees them, so the L4 lane may serve them when the agent is gone */
+	pool->failure_mode = ILB_FAIL_OPEN;
+	pool->queue_proxy_port = QUEUE_PROXY_PORT;
+	snprintf(pool->derived_from, sizeof(pool->derived_from), "%s", tag);
+
+	objective_obj->kind = ILB_KIND_OBJECTIVE;
+	snprintf(objective->meta.ns, sizeof(objective->meta.ns), "%s", ks->meta.ns);
+	snprintf(objective->meta.name, sizeof(objective->meta.name), "%s", t->pool);
+	err = ilb_labels_set(&objective->meta.labels, LABEL_SERVICE, ks->meta.name);
+	if (err)
+		return err;
+	objective->priority = ks->priority;
+	objective->has_priority = ks->has_priority;
+	snprintf(objective->pool_ref.group, sizeof(objective->pool_ref.group), "inference.networking.k8s.io");
+	snprintf(objective->pool_ref.kind, sizeof(objective->pool_ref.kind), "InferencePool");
+	snprintf(objective->pool_ref.name, sizeof(objective->pool_ref.name), "%s", t->pool);
+	snprintf(objective->derived_from, sizeof(objective->derived_from), "%s", tag);
+	return 0;
+}
+
+static void free_objects(struct ilb_object *objs, int n)
+{
+	for (int i = 0; i < n; i++)
+		ilb_object_free(&objs[i]);
+	free(objs);
+}
+
+/* Fills *out (malloc'd) with the Service's pools and objectives, in pairs; returns the count. */
+static int derive(const struct ilb_kservice *ks, struct ilb_object **out)
+{
+	struct ilb_object *objs;
+	char tag[ILB_DERIVED_MAX];
+	int n = 0, err;
+
+	*out = NULL;
+	if (!ks || !ks->inference || ks->n_traffic == 0)
+		return 0;
+	objs = calloc(2 * ks->n_traffic, sizeof(*objs));
+	if (!objs)
+		return -ENOMEM;
+	derived_tag(tag, sizeof(tag), ks->meta.ns, ks->meta.name);
+	for (int i = 0; i < ks->n_traffic; i++) {
+		if (!wants_pool(ks, i))
+			continue;
+		err = derive_pair(ks, &ks->traffic[i], tag, &objs[n], &objs[n + 1]);
+		n += 2;
+		if (err) {
+			free_objects(objs, n);
+			return err;
+		}
+	}
+	*out = objs;
+	return n;
+}
+
+static const char *object_derived_from(const struct ilb_object *obj)
+{
+	return obj->kind == ILB_KIND_POOL ? obj->pool.derived_from : obj->objective.derived_from;
+}
+
+/* Removes what the store holds from this Service and it no longer derives. */
+static int withdraw_stale(struct ilb_store *store, const char *ns, const char *tag, const struct ilb_object *keep,
+			  int n_keep)
+{
+	static const enum ilb_kind kinds[] = { ILB_KIND_POOL, ILB_KIND_OBJECTIVE };
+
+	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+		const struct ilb_object *const *list;
+		int n = ilb_store_list(store, kinds[k], &list), n_stale = 0;
+		char (*stale)[ILB_NAME_MAX] = calloc(n ? n : 1, sizeof(*stale));
+
+		if (!stale)
+			return -ENOMEM;
+		for (int i = 0; i < n; i++) {
+			bool kept = false;
+
+			if (strcmp(list[i]->meta.ns, ns) != 0 || strcmp(object_derived_from(list[i]), tag) != 0)
+				continue;
+			for (int j = 0; j < n_keep && !kept; j++)
+				kept = keep[j].kind == kinds[k] && strcmp(keep[j].meta.name, list[i]->meta.name) == 0;
+			if (!kept)
+				snprintf(stale[n_stale++], sizeof(stale[0]), "%s", list[i]->meta.name);
+		}
+		/* removed after the walk: the list changes under each removal */
+		for (int i = 0; i < n_stale; i++)
+			ilb_store_delete_derived(store, kinds[k], ns, stale[i]);
+		free(stale);
+	}
+	return 0;
+}
+
+static int sync_one(struct ilb_store *store, const char *ns, const char *name)
+{
+	const struct ilb_object *svc = ilb_store_get(store, ILB_KIND_KSERVICE, ns, name);
+	struct ilb_object *objs;
+	char tag[ILB_DERIVED_MAX];
+	int n, err = 0;
+
+	derived_tag(tag, sizeof(tag), ns, name);
+	n = derive(svc ? &svc->kservice : NULL, &objs);
+	if (n < 0)
+		return n;
+	for (int i = 0; i < n && !err; i++) {
+		const struct ilb_object *existing = ilb_store_get(store, objs[i].kind, ns, objs[i].meta.name);
+
+		/* one a source wrote, or another Service's, stays */
+		if (existing && strcmp(object_derived_from(existing), tag) != 0)
+			continue;
+		err = ilb_store_apply(store, &objs[i]);
+		err = err < 0 ? err : 0;
+	}
+	if (!err)
+		err = withdraw_stale(store, ns, tag, objs, n);
+	free_objects(objs, n);
+	return err;
+}
+
+int ilb_kservice_sync(struct ilb_store *store, const char *ns, const char *name)
+{
+	const struct ilb_object *const *list;
+	char (*names)[ILB_NAME_MAX];
+	int n, n_names = 0, err = 0;
+
+	if (name)
+		return sync_one(store, ns, name);
+	n = ilb_store_list(store, ILB_KIND_KSERVICE, &list);
+	names = calloc(n ? n : 1, sizeof(*names));
+	if (!names)
+		return -ENOMEM;
+	for (int i = 0; i < n; i++)
+		if (strcmp(list[i]->meta.ns, ns) == 0)
+			snprintf(names[n_names++], sizeof(names[0]), "%s", list[i]->meta.name);
+	for (int i = 0; i < n_names && !err; i++)
+		err = sync_one(store, ns, names[i]);
+	free(names);
+	return err;
+}
