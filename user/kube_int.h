@@ -1,0 +1,108 @@
+/* kube_int.h - private to the Kubernetes source: kube.c (the watcher thread) and
+ * kube_sync.c (applying to the store on the agent's loop, status, start and stop). */
+#ifndef ILB_KUBE_INT_H
+#define ILB_KUBE_INT_H
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <time.h>
+#include "kube.h"
+
+#define KUBE_KINDS 8
+#define BACKOFF_MIN_MS 200u
+
+struct kind_def {
+	const char *path, *api_version, *kind, *name;
+	enum ilb_kind ilb_kind;
+};
+
+extern const struct kind_def kind_defs[KUBE_KINDS];
+
+enum phase { PH_WAIT, PH_LIST, PH_WATCH };
+enum op_type { OP_UPSERT, OP_DELETE, OP_REPLACE };
+
+struct ident {
+	char ns[ILB_NS_MAX];
+	char name[ILB_NAME_MAX];
+};
+
+/* What the watcher thread hands to the agent's loop. */
+struct op {
+	struct op *next;
+	int res;
+	enum op_type type;
+	bool missing; /* OP_REPLACE of a kind the server does not serve */
+	struct ilb_object obj; /* OP_UPSERT */
+	struct ident id; /* OP_DELETE */
+	struct ilb_object *objs; /* OP_REPLACE: the fresh list */
+	int n_objs;
+	struct ident *keep; /* OP_REPLACE: listed but invalid, so they keep their last good state */
+	int n_keep;
+};
+
+struct reported {
+	struct ident id;
+	char *msg;
+};
+
+struct resource {
+	const struct kind_def *def;
+	struct ilb_kube *k;
+	/* watcher thread only */
+	CURL *easy;
+	struct curl_slist *headers;
+	char errbuf[CURL_ERROR_SIZE];
+	enum phase phase;
+	uint64_t next_ms, started_ms;
+	unsigned backoff_ms;
+	char *body;
+	size_t len, cap;
+	char rv[32];
+	char *cont; /* continue token of the next page */
+	struct ilb_object *acc; /* the pages listed so far */
+	int n_acc, cap_acc;
+	struct ident *keep;
+	int n_keep, cap_keep;
+	bool relist; /* the stream said 410: list again at once */
+	char stream_error[256];
+	unsigned long stream_events;
+	struct reported *reported; /* objects whose error was logged */
+	int n_reported;
+	char logged[256]; /* the kind's last logged error */
+	bool missing_logged;
+	/* under k->lock */
+	bool watching;
+	char error[256];
+	char shown_rv[32];
+	unsigned long lists, events;
+	/* the agent's thread only */
+	struct ilb_store *shadow; /* what this kind's API says, for replacements */
+	bool synced, missing;
+};
+
+struct ilb_kube {
+	struct ilb_kube_creds creds;
+	struct ilb_store *store;
+	int efd;
+	pthread_t thread;
+	bool started;
+	CURLM *multi;
+	atomic_bool stopping;
+	struct resource res[KUBE_KINDS];
+	/* watcher thread only */
+	char *token;
+	struct timespec token_mtime;
+	bool token_reload;
+	unsigned seed;
+	/* under lock */
+	pthread_mutex_t lock;
+	struct op *head, *tail;
+	unsigned long n_errors;
+	char last_error[768]; /* "who: message" */
+};
+
+void *kube_watcher_main(void *arg);
+
+#endif
