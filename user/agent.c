@@ -15,6 +15,7 @@
 #include "agent.h"
 #include "ctl.h"
 #include "exporter.h"
+#include "kube.h"
 #include "l4.h"
 #include "log.h"
 #include "manifest.h"
@@ -25,6 +26,8 @@
 
 static const struct option long_opts[] = {
 	{ "manifests", required_argument, NULL, 'm' },
+	{ "kubeconfig", required_argument, NULL, 'K' },
+	{ "in-cluster", no_argument, NULL, 'C' },
 	{ "iface", required_argument, NULL, 'i' },
 	{ "xdp-mode", required_argument, NULL, 'x' },
 	{ "pin-dir", required_argument, NULL, 'P' },
@@ -42,6 +45,9 @@ static const struct option long_opts[] = {
 
 static const char *const help_text[] = {
 	"--manifests DIR        read InferencePools, Pods, ... from YAML files in DIR (reloaded on change)",
+	"--kubeconfig FILE      list and watch them on the API server of FILE's current context",
+	"--in-cluster           ... on the API server of the pod's service account (the default when",
+	"                       KUBERNETES_SERVICE_HOST is set and no other source is given)",
 	"--iface IF             attach the L4 lane (XDP + TC) to the node's uplink IF",
 	"--xdp-mode MODE        native (default) or skb",
 	"--pin-dir DIR          pinned maps and links (default " ILB_PIN_DIR ")",
@@ -88,6 +94,12 @@ static int parse_args(struct ilb_agent *a, int argc, char **argv)
 		switch (opt) {
 		case 'm':
 			snprintf(a->manifests_dir, sizeof(a->manifests_dir), "%s", optarg);
+			break;
+		case 'K':
+			snprintf(a->kubeconfig, sizeof(a->kubeconfig), "%s", optarg);
+			break;
+		case 'C':
+			a->in_cluster = true;
 			break;
 		case 'i':
 			snprintf(a->iface, sizeof(a->iface), "%s", optarg);
@@ -143,6 +155,13 @@ static int parse_args(struct ilb_agent *a, int argc, char **argv)
 		fprintf(stderr, "Error: unexpected argument \"%s\"\nUse --help\n", argv[optind]);
 		return -EINVAL;
 	}
+	/* one source of truth: two would fight over the same objects */
+	if (!!a->manifests_dir[0] + !!a->kubeconfig[0] + a->in_cluster > 1) {
+		fprintf(stderr, "Error: --manifests, --kubeconfig and --in-cluster exclude each other\nUse --help\n");
+		return -EINVAL;
+	}
+	if (!a->manifests_dir[0] && !a->kubeconfig[0] && getenv("KUBERNETES_SERVICE_HOST"))
+		a->in_cluster = true;
 	return 0;
 }
 
@@ -155,6 +174,25 @@ static int cleanup_all(struct ilb_agent *a)
 	err = err ?: ilb_maps_unpin(a->pin_dir);
 	pr_info("removed the data path%s%s and %s", a->iface[0] ? " from " : "", a->iface, a->pin_dir);
 	return err;
+}
+
+static int start_kube(struct ilb_agent *a)
+{
+	struct ilb_kube_creds creds;
+	char reason[512];
+	int err;
+
+	if (a->kubeconfig[0])
+		err = ilb_kube_creds_kubeconfig(a->kubeconfig, &creds, reason, sizeof(reason));
+	else
+		err = ilb_kube_creds_in_cluster(ILB_KUBE_SA_DIR, &creds, reason, sizeof(reason));
+	if (err) {
+		pr_warn("%s", reason);
+		return err;
+	}
+	a->kube = ilb_kube_start(&creds, a->store);
+	ilb_kube_creds_free(&creds);
+	return a->kube ? 0 : -errno;
 }
 
 static int add_fd(int epfd, int fd)
@@ -191,6 +229,8 @@ static int run_loop(struct ilb_agent *a)
 		add_fd(epfd, ilb_ctl_fd(a->ctl));
 	if (a->manifests)
 		add_fd(epfd, ilb_manifests_fd(a->manifests));
+	if (a->kube)
+		add_fd(epfd, ilb_kube_fd(a->kube));
 
 	for (;;) {
 		int n = epoll_wait(epfd, events, 8, -1);
@@ -221,6 +261,9 @@ static int run_loop(struct ilb_agent *a)
 			} else if (a->manifests && fd == ilb_manifests_fd(a->manifests)) {
 				if (ilb_manifests_process(a->manifests) > 0)
 					ilb_agent_tick(a);
+			} else if (a->kube && fd == ilb_kube_fd(a->kube)) {
+				if (ilb_kube_process(a->kube) > 0)
+					ilb_agent_tick(a);
 			}
 		}
 	}
@@ -235,6 +278,7 @@ int main(int argc, char **argv)
 {
 	struct ilb_agent *a = calloc(1, sizeof(*a));
 	struct ilb_netlink *nl = NULL;
+	sigset_t stop_signals;
 	int err;
 
 	if (!a)
@@ -253,6 +297,12 @@ int main(int argc, char **argv)
 		return err ? EXIT_FAILURE : EXIT_SUCCESS;
 	}
 	a->start_ns = ilb_now_ns();
+	/* before any thread starts: a thread that has them unblocked would die of SIGTERM
+	 * instead of letting the loop's signalfd stop the agent cleanly */
+	sigemptyset(&stop_signals);
+	sigaddset(&stop_signals, SIGINT);
+	sigaddset(&stop_signals, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
 	err = ilb_maps_open(&a->maps, a->pin_dir);
 	if (err)
 		goto out;
@@ -281,6 +331,11 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
+	if (a->kubeconfig[0] || a->in_cluster) {
+		err = start_kube(a);
+		if (err)
+			goto out;
+	}
 	ilb_agent_tick(a);
 	if (a->detach) {
 		pr_info("data path programmed; exiting and leaving it running");
@@ -308,6 +363,7 @@ out:
 		ilb_scraper_stop(a->scraper);
 	if (a->manifests)
 		ilb_manifests_close(a->manifests);
+	ilb_kube_stop(a->kube);
 	ilb_reconciler_free(&a->rec);
 	ilb_netlink_close(nl);
 	if (a->store)

@@ -15,6 +15,7 @@
 
 struct ilb_ctl;
 struct ilb_exporter;
+struct ilb_kube;
 struct ilb_manifests;
 struct ilb_scraper;
 struct ilb_store;
@@ -22,6 +23,8 @@ struct ilb_store;
 struct ilb_agent {
 	/* flags */
 	char manifests_dir[256];
+	char kubeconfig[256];
+	bool in_cluster;
 	char iface[32];
 	enum ilb_xdp_mode xdp_mode;
 	char pin_dir[200];
@@ -36,6 +39,7 @@ struct ilb_agent {
 	bool l4_attached;
 	struct ilb_store *store;
 	struct ilb_manifests *manifests;
+	struct ilb_kube *kube;
 	struct ilb_scraper *scraper;
 	struct ilb_reconciler rec;
 	struct ilb_ctl *ctl;

@@ -7,6 +7,7 @@
 #include "agent.h"
 #include "ctl.h"
 #include "exporter.h"
+#include "kube.h"
 #include "log.h"
 #include "manifest.h"
 #include "model.h"
@@ -37,7 +38,8 @@ static void vip_text(const struct vip_key *k, char *buf, size_t len)
 void ilb_agent_tick(struct ilb_agent *a)
 {
 	uint64_t gen = ilb_store_generation(a->store);
-	bool membership = gen != a->reconciled_generation || !a->synced;
+	/* until every source has listed, an empty store would withdraw what a restart adopted */
+	bool membership = (gen != a->reconciled_generation || !a->synced) && (!a->kube || ilb_kube_synced(a->kube));
 	int err;
 
 	ilb_maps_heartbeat(&a->maps);
@@ -131,6 +133,8 @@ static cJSON *view_status(struct ilb_agent *a)
 		cJSON_AddStringToObject(src, "last_error", last ? last : "");
 		cJSON_AddItemToArray(sources, src);
 	}
+	if (a->kube)
+		cJSON_AddItemToArray(sources, ilb_kube_status(a->kube));
 	cJSON_AddStringToObject(l4, "iface", a->iface);
 	cJSON_AddStringToObject(l4, "xdp_mode", a->iface[0] ? ilb_xdp_mode_name(a->xdp_mode) : "");
 	cJSON_AddBoolToObject(l4, "attached", a->l4_attached);
