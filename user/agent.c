@@ -17,6 +17,9 @@
 #include "exporter.h"
 #include "kube.h"
 #include "l4.h"
+#include "l7.h"
+#include "l7_kern.h"
+#include "l7_vips.h"
 #include "log.h"
 #include "manifest.h"
 #include "maps.h"
@@ -38,6 +41,12 @@ static const struct option long_opts[] = {
 	{ "detach", no_argument, NULL, 'd' },
 	{ "keep", no_argument, NULL, 'k' },
 	{ "cleanup", no_argument, NULL, 'c' },
+	{ "no-l7", no_argument, NULL, 'N' },
+	{ "vip", required_argument, NULL, 'V' },
+	{ "max-body", required_argument, NULL, 'B' },
+	{ "l7-policy", required_argument, NULL, 'L' },
+	{ "header-timeout", required_argument, NULL, 'H' },
+	{ "stall-timeout", required_argument, NULL, 'T' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 },
@@ -58,6 +67,13 @@ static const char *const help_text[] = {
 	"--detach               program the data path once and exit, leaving it running",
 	"--keep                 on SIGTERM/SIGINT leave the data path running (a restart adopts it)",
 	"--cleanup              remove every program, link and pinned map, then exit",
+	"--no-l7                no L7 lane (sk_lookup, the request loop)",
+	"--vip IP               the L7 gateway address of Gateways that name none (spec.addresses,",
+	"                       annotation inferlb.io/vip)",
+	"--max-body BYTES       largest request body the L7 lane reads (default 16777216): 413 beyond",
+	"--l7-policy NAME       sched (default), round-robin, random or least-request",
+	"--header-timeout MS    a request head must arrive within this, else 408 (default 10000)",
+	"--stall-timeout MS     a client that reads none of its response this long is closed (default 30000)",
 	"-v, --verbose          more logs (repeat for debug)",
 };
 
@@ -90,6 +106,7 @@ static int parse_args(struct ilb_agent *a, int argc, char **argv)
 	snprintf(a->metrics_addr, sizeof(a->metrics_addr), "127.0.0.1:9464");
 	a->scrape_interval_ms = 50;
 	a->stale_after_ms = 200;
+	ilb_l7_config_default(&a->l7_cfg);
 	while ((opt = getopt_long(argc, argv, "vh", long_opts, NULL)) != -1) {
 		switch (opt) {
 		case 'm':
@@ -140,6 +157,40 @@ static int parse_args(struct ilb_agent *a, int argc, char **argv)
 		case 'c':
 			a->cleanup = true;
 			break;
+		case 'N':
+			a->no_l7 = true;
+			break;
+		case 'V':
+			if (ilb_addr_parse(optarg, &a->vip)) {
+				fprintf(stderr, "Error: --vip: expected an IPv4 or IPv6 address, got \"%s\"\nUse --help\n", optarg);
+				return -EINVAL;
+			}
+			break;
+		case 'B': {
+			char *end;
+			unsigned long long v = strtoull(optarg, &end, 10);
+
+			if (*end || v == 0 || v > (1ull << 32)) {
+				fprintf(stderr, "Error: --max-body: expected bytes (1..4294967296), got \"%s\"\nUse --help\n", optarg);
+				return -EINVAL;
+			}
+			a->l7_cfg.max_body = v;
+			break;
+		}
+		case 'L':
+			if (ilb_policy_parse(optarg, &a->l7_cfg.policy)) {
+				fprintf(stderr, "Error: --l7-policy: expected sched, round-robin, random or least-request\nUse --help\n");
+				return -EINVAL;
+			}
+			break;
+		case 'H':
+			if (parse_ms("--header-timeout", optarg, &a->l7_cfg.header_timeout_ms))
+				return -EINVAL;
+			break;
+		case 'T':
+			if (parse_ms("--stall-timeout", optarg, &a->l7_cfg.stall_timeout_ms))
+				return -EINVAL;
+			break;
 		case 'v':
 			ilb_log_level++;
 			break;
@@ -169,6 +220,12 @@ static int cleanup_all(struct ilb_agent *a)
 {
 	int err = 0;
 
+	struct ilb_netlink *nl = ilb_netlink_open();
+
+	/* the L7 gateway addresses' local routes go with the VIPs that named them */
+	ilb_l7_vips_clear_pinned(a->pin_dir, nl);
+	ilb_netlink_close(nl);
+	ilb_l7_kern_detach(a->pin_dir);
 	if (a->iface[0])
 		err = ilb_l4_detach(a->pin_dir, a->iface);
 	err = err ?: ilb_maps_unpin(a->pin_dir);
@@ -315,6 +372,7 @@ int main(int argc, char **argv)
 	}
 	a->store = ilb_store_new();
 	nl = ilb_netlink_open();
+	a->nl = nl;
 	a->scraper = ilb_scraper_start(a->scrape_interval_ms, a->scrape_interval_ms * 4 > 1000 ? 1000 : a->scrape_interval_ms * 4 + 50);
 	if (!a->store || !nl || !a->scraper) {
 		err = -ENOMEM;
@@ -336,6 +394,19 @@ int main(int argc, char **argv)
 		if (err)
 			goto out;
 	}
+	if (!a->no_l7 && !a->detach) {
+		err = ilb_l7_kern_open(&a->l7_kern, a->pin_dir);
+		if (err)
+			goto out;
+		a->l7_kern_open = true;
+		a->l7 = ilb_l7_start(&a->l7_cfg, &a->l7_kern);
+		if (!a->l7) {
+			err = -errno ?: -EINVAL;
+			goto out;
+		}
+		pr_info("L7 lane: sk_lookup %s, request loop running (policy %s)",
+			a->l7_kern.lookup_adopted ? "adopted" : "attached", ilb_policy_name(a->l7_cfg.policy));
+	}
 	ilb_agent_tick(a);
 	if (a->detach) {
 		pr_info("data path programmed; exiting and leaving it running");
@@ -349,6 +420,8 @@ int main(int argc, char **argv)
 	if (strcmp(a->metrics_addr, "off"))
 		a->exporter = ilb_exporter_start(a->metrics_addr);
 	err = run_loop(a);
+	ilb_l7_stop(a->l7);
+	a->l7 = NULL;
 	if (!a->keep && !err) {
 		ilb_scraper_stop(a->scraper);
 		a->scraper = NULL;
@@ -357,6 +430,9 @@ int main(int argc, char **argv)
 out:
 	if (err)
 		pr_warn("exiting: %s", strerror(-err));
+	ilb_l7_stop(a->l7);
+	if (a->l7_kern_open)
+		ilb_l7_kern_close(&a->l7_kern);
 	ilb_exporter_stop(a->exporter);
 	ilb_ctl_close(a->ctl);
 	if (a->scraper)

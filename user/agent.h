@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <cjson/cJSON.h>
 #include "l4.h"
+#include "l7.h"
+#include "l7_kern.h"
 #include "maps.h"
 #include "reconcile.h"
 
@@ -32,6 +34,9 @@ struct ilb_agent {
 	char metrics_addr[64];
 	unsigned scrape_interval_ms, stale_after_ms;
 	bool detach, keep, cleanup;
+	bool no_l7;
+	struct ilb_addr vip; /* --vip: the address of Gateways that name none */
+	struct ilb_l7_config l7_cfg;
 	/* state */
 	uint64_t start_ns;
 	struct ilb_maps maps;
@@ -42,6 +47,11 @@ struct ilb_agent {
 	struct ilb_kube *kube;
 	struct ilb_scraper *scraper;
 	struct ilb_reconciler rec;
+	struct ilb_netlink *nl;
+	struct ilb_l7_kern l7_kern;
+	bool l7_kern_open;
+	struct ilb_l7 *l7;
+	uint64_t ticks;
 	struct ilb_ctl *ctl;
 	struct ilb_exporter *exporter;
 	uint64_t reconciled_generation;

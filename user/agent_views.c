@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "agent.h"
+#include "l7_vips.h"
+#include "route.h"
 #include "ctl.h"
 #include "exporter.h"
 #include "kube.h"
@@ -49,6 +51,18 @@ void ilb_agent_tick(struct ilb_agent *a)
 	if (membership) {
 		a->reconciled_generation = gen;
 		a->synced = true;
+	}
+	a->ticks++;
+	if (a->l7) {
+		struct ilb_route_table *t = ilb_route_build(a->store, &a->rec, a->vip.family ? &a->vip : NULL);
+
+		if (t && (membership || a->ticks % 20 == 0)) {
+			err = ilb_l7_vips_sync(&a->maps, a->nl, t, &a->rec);
+			if (err)
+				snprintf(a->last_error, sizeof(a->last_error), "L7 listeners: %s", strerror(-err));
+		}
+		if (t)
+			ilb_l7_set_table(a->l7, t);
 	}
 	if (a->exporter) {
 		char *text = NULL;
@@ -224,7 +238,8 @@ static cJSON *view_backends(struct ilb_agent *a, const char *filter)
 		cJSON_AddNumberToObject(b, "score", v->score);
 		cJSON_AddNumberToObject(b, "metrics_age_ms",
 					v->load.scraped_ns ? (double)((now - v->load.scraped_ns) / 1000000) : -1);
-		cJSON_AddNumberToObject(b, "in_flight", 0);
+		cJSON_AddNumberToObject(b, "in_flight",
+					a->l7 ? atomic_load(&ilb_l7_stats(a->l7)->backend[v->id].inflight) : 0);
 		cJSON_AddNumberToObject(b, "active_conns", (double)ilb_maps_backend_active(&a->maps, id));
 		cJSON_AddBoolToObject(b, "resolved", v->resolved);
 		cJSON_AddItemToArray(list, b);

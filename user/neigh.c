@@ -203,3 +203,25 @@ int ilb_nexthop_resolve(struct ilb_netlink *nl, const struct ilb_addr *dst, stru
 	memcpy(out->dst_mac, neigh.mac, 6);
 	return 0;
 }
+
+int ilb_netlink_local_route(struct ilb_netlink *nl, const struct ilb_addr *addr, bool add)
+{
+	char buf[256];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	struct rtmsg *rtm;
+	int err;
+
+	nlh->nlmsg_type = add ? RTM_NEWROUTE : RTM_DELROUTE;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | (add ? NLM_F_CREATE | NLM_F_REPLACE : 0);
+	rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
+	rtm->rtm_family = af_of(addr);
+	rtm->rtm_dst_len = addr_len(addr) * 8;
+	rtm->rtm_table = RT_TABLE_LOCAL;
+	rtm->rtm_protocol = RTPROT_STATIC;
+	rtm->rtm_scope = RT_SCOPE_HOST;
+	rtm->rtm_type = RTN_LOCAL;
+	mnl_attr_put(nlh, RTA_DST, addr_len(addr), addr->bytes);
+	mnl_attr_put_u32(nlh, RTA_OIF, if_nametoindex("lo"));
+	err = talk(nl, nlh, NULL, NULL);
+	return err == -ESRCH && !add ? 0 : err;
+}

@@ -3,6 +3,7 @@
 #ifndef ILB_NEIGH_H
 #define ILB_NEIGH_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include "model.h"
 
@@ -19,5 +20,9 @@ void ilb_netlink_close(struct ilb_netlink *nl);
 /* Resolves dst; when the neighbour is not known yet, asks the kernel to resolve it and
  * returns -EAGAIN (with ifindex and src_mac filled). */
 int ilb_nexthop_resolve(struct ilb_netlink *nl, const struct ilb_addr *dst, struct ilb_nexthop *out);
+
+/* Adds (or removes) a local route for addr on lo, so that connections to it are delivered
+ * on this node, where sk_lookup hands them to the agent (the L7 VIPs). */
+int ilb_netlink_local_route(struct ilb_netlink *nl, const struct ilb_addr *addr, bool add);
 
 #endif

@@ -1,0 +1,563 @@
+/* l7.c - the L7 lane's request loop (see l7.h). One epoll loop on its own thread owns every
+ * client and backend socket; the kernel streams responses, the loop only reads requests.
+ *
+ * A client connection is READING (its next request), CONNECTING (the request waits for a
+ * backend connection), STREAMING (the kernel is sending the response) or CLOSING (waiting
+ * for the bytes the kernel queued to reach TCP before it closes). Nothing is written to a
+ * client by the agent, and no client is closed, while the kernel may still hold bytes for
+ * it: closing a socket in a sockmap purges what is queued for it. */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <linux/tcp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <linux/sockios.h>
+#include <bpf/libbpf.h>
+#include "http1.h"
+#include "l7.h"
+#include "l7_conn.h"
+#include "l7_kern.h"
+#include "log.h"
+#include "maps.h"
+#include "oai.h"
+#include "prefix.h"
+#include "route.h"
+
+const char *const ilb_l7_counter_names[ILB_L7__COUNT] = {
+	"requests", "accepted", "bad_request", "not_found", "shed",	   "no_pod",
+	"timeout",  "too_large", "bad_gateway", "client_gone", "stalled", "retries",
+};
+
+void ilb_l7_config_default(struct ilb_l7_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->max_body = 16u << 20;
+	cfg->header_timeout_ms = 10000;
+	cfg->idle_timeout_ms = 120000;
+	cfg->stall_timeout_ms = 30000;
+	cfg->connect_timeout_ms = 3000;
+	cfg->policy = ILB_POLICY_SCHED;
+}
+
+static void count(struct ilb_l7 *l7, enum ilb_l7_counter c)
+{
+	atomic_fetch_add(&l7->stats.counter[c], 1);
+}
+
+static int ep_set(struct ilb_l7 *l7, int fd, void *ptr, uint32_t events, bool add)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = ptr };
+
+	return epoll_ctl(l7->epfd, add ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ev) ? -errno : 0;
+}
+
+/* ---- client connections ---- */
+
+static struct l7_client *client_of_stream(struct ilb_l7 *l7, uint64_t stream_id)
+{
+	uint32_t slot = (uint32_t)stream_id;
+
+	if (slot >= L7_MAX_CLIENTS || !l7->clients[slot] || l7->clients[slot]->stream_id != stream_id)
+		return NULL;
+	return l7->clients[slot];
+}
+
+/* Bytes of this connection that TCP has taken: acked plus still in the send queue. */
+static uint64_t tcp_taken(int fd)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+	int outq = 0;
+
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) || ioctl(fd, SIOCOUTQ, &outq))
+		return UINT64_MAX; /* the socket is gone: nothing left to wait for */
+	return ti.tcpi_bytes_acked + (uint64_t)outq;
+}
+
+static uint64_t tcp_acked(int fd)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+
+	return getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) ? 0 : ti.tcpi_bytes_acked;
+}
+
+/* True when every byte the kernel redirected to the client has reached its TCP queue. */
+static bool client_drained(const struct l7_client *c)
+{
+	return tcp_taken(c->fd) >= c->kernel_bytes + c->agent_bytes;
+}
+
+static void client_free(struct ilb_l7 *l7, struct l7_client *c)
+{
+	if (c->backend)
+		l7_backend_release(l7, c->backend, false);
+	ilb_l7_kern_del_client(l7->kern, c->cookie);
+	epoll_ctl(l7->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	l7->clients[c->slot] = NULL;
+	l7->n_slots_used--;
+	atomic_fetch_sub(&l7->stats.connections, 1);
+	ilb_http_reader_free(&c->reader);
+	l7_request_clear(c);
+	free(c->carry);
+	free(c->out);
+	free(c);
+}
+
+/* Closes once the kernel's bytes are out (or the deadline passes: a client that reads
+ * nothing must not hold the connection forever). */
+void l7_client_close(struct ilb_l7 *l7, struct l7_client *c)
+{
+	if (c->backend)
+		l7_backend_release(l7, c->backend, false);
+	c->state = L7_CLOSING;
+	c->deadline_ns = ilb_now_ns() + 5000000000ull;
+	ep_set(l7, c->fd, c, EPOLLRDHUP, false);
+}
+
+/* Queues bytes the agent itself sends (errors, 100 Continue); they leave once drained. */
+int l7_client_write(struct ilb_l7 *l7, struct l7_client *c, const char *data, size_t len)
+{
+	char *p = realloc(c->out, c->out_len + len);
+
+	if (!p)
+		return -ENOMEM;
+	memcpy(p + c->out_len, data, len);
+	c->out = p;
+	c->out_len += len;
+	l7_client_flush(l7, c);
+	return 0;
+}
+
+void l7_client_flush(struct ilb_l7 *l7, struct l7_client *c)
+{
+	while (c->out_off < c->out_len && client_drained(c)) {
+		ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+
+		if (n <= 0)
+			break;
+		c->out_off += n;
+		c->agent_bytes += n;
+	}
+	if (c->out_off == c->out_len) {
+		c->out_off = c->out_len = 0;
+	}
+}
+
+/* An OpenAI-style error, then the connection closes unless keep_alive. */
+void l7_client_error(struct ilb_l7 *l7, struct l7_client *c, int status, const char *message, bool keep_alive,
+		     const char *retry_after)
+{
+	char body[8192], buf[9216];
+	struct ilb_http_header extra = { .name = "Retry-After", .value = retry_after, .name_len = 11,
+					 .value_len = retry_after ? strlen(retry_after) : 0 };
+	ssize_t body_len = ilb_oai_error_body(body, sizeof(body), status, "%s", message);
+	struct ilb_http_resp resp = {
+		.status = status,
+		.content_type = "application/json",
+		.body = body,
+		.body_len = body_len > 0 ? (size_t)body_len : 0,
+		.keep_alive = keep_alive,
+		.extra = retry_after ? &extra : NULL,
+		.n_extra = retry_after ? 1 : 0,
+	};
+	ssize_t n = ilb_http_write_response(&resp, buf, sizeof(buf));
+
+	if (n > 0)
+		l7_client_write(l7, c, buf, n);
+	if (!keep_alive)
+		l7_client_close(l7, c);
+}
+
+static void on_accept(struct ilb_l7 *l7)
+{
+	for (;;) {
+		int fd = accept4(l7->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC), one = 1;
+		struct l7_client *c;
+
+		if (fd < 0)
+			return;
+		c = calloc(1, sizeof(*c));
+		if (!c || l7->n_slots_used >= L7_MAX_CLIENTS) {
+			free(c);
+			close(fd);
+			continue;
+		}
+		/* Nagle would hold back small SSE chunks and inflate inter-token latency. */
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		c->obj.kind = L7_OBJ_CLIENT;
+		c->fd = fd;
+		c->cookie = ilb_socket_cookie(fd);
+		l7->n_slots_used++;
+		while (l7->clients[l7->next_slot])
+			l7->next_slot = (l7->next_slot + 1) % L7_MAX_CLIENTS;
+		c->slot = l7->next_slot;
+		l7->clients[c->slot] = c;
+		c->state = L7_READING;
+		c->deadline_ns = ilb_now_ns() + (uint64_t)l7->cfg.idle_timeout_ms * 1000000;
+		c->header_deadline_ns = 0;
+		ilb_http_reader_init(&c->reader, &l7->limits);
+		atomic_fetch_add(&l7->stats.connections, 1);
+		count(l7, ILB_L7_ACCEPTED);
+		if (ilb_l7_kern_add_client(l7->kern, fd, c->cookie) ||
+		    ep_set(l7, fd, c, EPOLLIN | EPOLLRDHUP, true)) {
+			pr_warn("l7: client socket: %s", strerror(errno));
+			client_free(l7, c);
+		}
+	}
+}
+
+/* Feeds bytes to the reader; on a complete request hands it to l7_request_start. */
+static void client_feed(struct ilb_l7 *l7, struct l7_client *c, const char *data, size_t len)
+{
+	while (len && c->state == L7_READING) {
+		size_t used = 0;
+		enum ilb_http_result r = ilb_http_feed(&c->reader, data, len, &used);
+
+		if (!c->header_deadline_ns)
+			c->header_deadline_ns = ilb_now_ns() + (uint64_t)l7->cfg.header_timeout_ms * 1000000;
+		if (r == ILB_HTTP_ERROR) {
+			count(l7, c->reader.err_status == 413 ? ILB_L7_TOO_LARGE : ILB_L7_BAD_REQUEST);
+			l7_client_error(l7, c, c->reader.err_status, c->reader.err_reason, false, NULL);
+			return;
+		}
+		if (r == ILB_HTTP_HEAD_DONE && c->reader.req.expect_continue)
+			l7_client_write(l7, c, ILB_HTTP_100_CONTINUE, strlen(ILB_HTTP_100_CONTINUE));
+		data += used;
+		len -= used;
+		if (r != ILB_HTTP_DONE)
+			continue;
+		/* Keep what follows (a pipelined request) until this one is answered. */
+		if (len) {
+			char *p = malloc(len);
+
+			if (!p) {
+				l7_client_close(l7, c);
+				return;
+			}
+			memcpy(p, data, len);
+			free(c->carry);
+			c->carry = p;
+			c->carry_len = len;
+			len = 0;
+		}
+		c->header_deadline_ns = 0;
+		count(l7, ILB_L7_REQUESTS);
+		l7_request_start(l7, c);
+	}
+}
+
+static void on_client(struct ilb_l7 *l7, struct l7_client *c, uint32_t events)
+{
+	char buf[65536];
+
+	if (c->state == L7_CLOSING) {
+		if (events & (EPOLLHUP | EPOLLERR))
+			client_free(l7, c);
+		return;
+	}
+	if ((events & EPOLLIN) && c->state == L7_READING) {
+		ssize_t n = recv(c->fd, buf, sizeof(buf), 0);
+
+		if (n > 0) {
+			client_feed(l7, c, buf, n);
+			return;
+		}
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		events |= EPOLLRDHUP; /* EOF */
+	}
+	if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+		if (c->state == L7_STREAMING || c->state == L7_CONNECTING) {
+			count(l7, ILB_L7_CLIENT_GONE);
+			/* The pod stops being charged for a response nobody reads. */
+			if (c->backend)
+				l7_backend_release(l7, c->backend, false);
+		}
+		client_free(l7, c);
+	}
+}
+
+/* The response ended: the connection reads its next request. */
+void l7_client_response_done(struct ilb_l7 *l7, struct l7_client *c, uint64_t bytes)
+{
+	c->kernel_bytes += bytes;
+	l7_request_clear(c);
+	if (!c->keep_alive) {
+		l7_client_close(l7, c);
+		return;
+	}
+	c->state = L7_READING;
+	c->deadline_ns = ilb_now_ns() + (uint64_t)l7->cfg.idle_timeout_ms * 1000000;
+	ilb_http_reader_next(&c->reader);
+	ep_set(l7, c->fd, c, EPOLLIN | EPOLLRDHUP, false);
+	if (c->carry) {
+		char *data = c->carry;
+		size_t len = c->carry_len;
+
+		c->carry = NULL;
+		c->carry_len = 0;
+		client_feed(l7, c, data, len);
+		free(data);
+	}
+}
+
+/* ---- kernel events ---- */
+
+static int on_event(void *ctx, void *data, size_t len)
+{
+	struct ilb_l7 *l7 = ctx;
+	const struct l7_event *ev = data;
+	struct l7_client *c;
+
+	if (len < sizeof(*ev))
+		return 0;
+	c = client_of_stream(l7, ev->stream_id);
+	if (!c || !c->backend || c->backend->cookie != ev->backend_cookie)
+		return 0; /* a stream already ended by the agent */
+	switch (ev->kind) {
+	case ILB_L7_EV_FIRST_BYTE:
+		if (ev->first_byte_ns > c->sent_ns && c->backend_id < ILB_MAX_BACKENDS)
+			atomic_fetch_add(&l7->stats.backend[c->backend_id].ttft_ns_sum, ev->first_byte_ns - c->sent_ns);
+		break;
+	case ILB_L7_EV_DONE:
+		if (c->backend_id < ILB_MAX_BACKENDS)
+			atomic_fetch_add(&l7->stats.backend[c->backend_id].responses, 1);
+		l7_backend_release(l7, c->backend, true);
+		l7_client_response_done(l7, c, ev->bytes);
+		break;
+	case ILB_L7_EV_CLIENT_GONE:
+		count(l7, ILB_L7_CLIENT_GONE);
+		client_free(l7, c);
+		break;
+	case ILB_L7_EV_ERROR:
+		count(l7, ILB_L7_BAD_GATEWAY);
+		c->kernel_bytes += ev->bytes;
+		l7_backend_release(l7, c->backend, false);
+		if (ev->bytes == 0)
+			l7_client_error(l7, c, 502, "the model server's response could not be read", false, NULL);
+		else
+			l7_client_close(l7, c);
+		break;
+	}
+	return 0;
+}
+
+/* ---- housekeeping ---- */
+
+static void tick(struct ilb_l7 *l7)
+{
+	uint64_t now = ilb_now_ns();
+	struct ilb_route_table *next = NULL;
+
+	l7->ticks++;
+	pthread_mutex_lock(&l7->lock);
+	next = l7->next_table;
+	l7->next_table = NULL;
+	pthread_mutex_unlock(&l7->lock);
+	if (next) {
+		ilb_route_put(l7->table);
+		l7->table = next;
+	}
+	for (int i = 0; i < L7_MAX_CLIENTS; i++) {
+		struct l7_client *c = l7->clients[i];
+
+		if (!c)
+			continue;
+		if (c->out_len)
+			l7_client_flush(l7, c);
+		switch (c->state) {
+		case L7_CLOSING:
+			if ((!c->out_len && client_drained(c)) || now > c->deadline_ns) {
+				shutdown(c->fd, SHUT_WR);
+				client_free(l7, c);
+			}
+			break;
+		case L7_READING:
+			if (c->header_deadline_ns && now > c->header_deadline_ns) {
+				count(l7, ILB_L7_TIMEOUT);
+				l7_client_error(l7, c, 408, "the request did not arrive in time", false, NULL);
+			} else if (!c->header_deadline_ns && now > c->deadline_ns) {
+				l7_client_close(l7, c);
+			}
+			break;
+		case L7_CONNECTING:
+			if (now > c->deadline_ns)
+				l7_request_connect_failed(l7, c);
+			break;
+		case L7_STREAMING: {
+			/* A client that stops reading: the kernel would queue without limit. Checked
+			 * every 100 ticks, and only while bytes are waiting for it. */
+			struct l7_stream s = { 0 };
+			uint64_t acked;
+
+			if (l7->ticks % 100 || !c->backend)
+				break;
+			acked = tcp_acked(c->fd);
+			ilb_l7_kern_stream_get(l7->kern, c->backend->cookie, &s);
+			if (acked != c->last_acked || acked >= c->kernel_bytes + c->agent_bytes + s.bytes) {
+				c->last_acked = acked;
+				c->stall_since_ns = now;
+			} else if (now - c->stall_since_ns > (uint64_t)l7->cfg.stall_timeout_ms * 1000000) {
+				count(l7, ILB_L7_STALLED);
+				pr_info("l7: closing a client that read nothing for %u ms", l7->cfg.stall_timeout_ms);
+				client_free(l7, c);
+			}
+			break;
+		}
+		}
+	}
+	l7_backends_tick(l7, now);
+}
+
+static void *l7_main(void *arg)
+{
+	struct ilb_l7 *l7 = arg;
+	struct epoll_event events[64];
+
+	while (!atomic_load(&l7->stop)) {
+		int n = epoll_wait(l7->epfd, events, 64, -1);
+
+		for (int i = 0; i < n; i++) {
+			void *p = events[i].data.ptr;
+
+			if (p == &l7->listen_fd) {
+				on_accept(l7);
+			} else if (p == &l7->timer_fd) {
+				uint64_t ticks;
+
+				if (read(l7->timer_fd, &ticks, sizeof(ticks)) > 0)
+					tick(l7);
+			} else if (p == &l7->ring) {
+				ring_buffer__consume(l7->ring);
+			} else if (p == &l7->wake_fd) {
+				uint64_t v;
+
+				if (read(l7->wake_fd, &v, sizeof(v)) < 0)
+					continue;
+			} else if (((struct l7_object *)p)->kind == L7_OBJ_CLIENT) {
+				on_client(l7, p, events[i].events);
+			} else {
+				l7_on_backend(l7, p, events[i].events);
+			}
+		}
+	}
+	return NULL;
+}
+
+static int listen_socket(void)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	/* Bound to loopback only: sk_lookup brings it the VIP connections. */
+	if (fd < 0 || bind(fd, (void *)&sa, sizeof(sa)) || listen(fd, 4096)) {
+		int err = -errno;
+
+		if (fd >= 0)
+			close(fd);
+		return err;
+	}
+	return fd;
+}
+
+struct ilb_l7 *ilb_l7_start(const struct ilb_l7_config *cfg, struct ilb_l7_kern *kern)
+{
+	struct ilb_l7 *l7 = calloc(1, sizeof(*l7));
+	struct itimerspec period = { .it_interval.tv_nsec = 10000000, .it_value.tv_nsec = 10000000 };
+	struct ilb_sched_config sc;
+
+	if (!l7)
+		return NULL;
+	l7->cfg = *cfg;
+	l7->kern = kern;
+	l7->limits = ILB_HTTP_LIMITS_DEFAULT;
+	l7->limits.max_body = cfg->max_body;
+	l7->listen_fd = l7->timer_fd = l7->wake_fd = l7->epfd = -1;
+	pthread_mutex_init(&l7->lock, NULL);
+	ilb_sched_config_default(&sc);
+	sc.policy = cfg->policy;
+	sc.seed = ilb_now_ns();
+	if (ilb_sched_init(&l7->sched, &sc))
+		goto fail;
+	l7->epfd = epoll_create1(EPOLL_CLOEXEC);
+	l7->listen_fd = listen_socket();
+	l7->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	l7->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	l7->ring = ring_buffer__new(kern->events_map, on_event, l7, NULL);
+	if (l7->epfd < 0 || l7->listen_fd < 0 || l7->timer_fd < 0 || l7->wake_fd < 0 || !l7->ring)
+		goto fail;
+	if (ilb_l7_kern_set_listener(kern, l7->listen_fd)) {
+		pr_warn("l7: listener into l7_listen: %s", strerror(errno));
+		goto fail;
+	}
+	timerfd_settime(l7->timer_fd, 0, &period, NULL);
+	ep_set(l7, l7->listen_fd, &l7->listen_fd, EPOLLIN, true);
+	ep_set(l7, l7->timer_fd, &l7->timer_fd, EPOLLIN, true);
+	ep_set(l7, l7->wake_fd, &l7->wake_fd, EPOLLIN, true);
+	ep_set(l7, ring_buffer__epoll_fd(l7->ring), &l7->ring, EPOLLIN, true);
+	if (pthread_create(&l7->thread, NULL, l7_main, l7))
+		goto fail;
+	l7->running = true;
+	return l7;
+fail:
+	pr_warn("l7: starting the request loop: %s", strerror(errno));
+	ilb_l7_stop(l7);
+	return NULL;
+}
+
+void ilb_l7_set_table(struct ilb_l7 *l7, struct ilb_route_table *t)
+{
+	struct ilb_route_table *old;
+
+	pthread_mutex_lock(&l7->lock);
+	old = l7->next_table;
+	l7->next_table = t;
+	pthread_mutex_unlock(&l7->lock);
+	ilb_route_put(old);
+}
+
+const struct ilb_l7_stats *ilb_l7_stats(const struct ilb_l7 *l7)
+{
+	return l7 ? &l7->stats : NULL;
+}
+
+void ilb_l7_stop(struct ilb_l7 *l7)
+{
+	uint64_t one = 1;
+
+	if (!l7)
+		return;
+	if (l7->running) {
+		atomic_store(&l7->stop, true);
+		if (write(l7->wake_fd, &one, sizeof(one)) < 0)
+			pr_warn("l7: waking the loop: %s", strerror(errno));
+		pthread_join(l7->thread, NULL);
+	}
+	for (int i = 0; i < L7_MAX_CLIENTS; i++)
+		if (l7->clients[i])
+			client_free(l7, l7->clients[i]);
+	l7_backends_free(l7);
+	ring_buffer__free(l7->ring);
+	int fds[] = { l7->listen_fd, l7->timer_fd, l7->wake_fd, l7->epfd };
+
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	ilb_route_put(l7->table);
+	ilb_route_put(l7->next_table);
+	ilb_sched_free(&l7->sched);
+	pthread_mutex_destroy(&l7->lock);
+	free(l7);
+}

@@ -1,0 +1,117 @@
+/* l7_conn.h - the L7 loop's own state, shared by l7.c (client connections, kernel events)
+ * and l7_request.c (routing a request, backend connections). Not for other modules. */
+#ifndef ILB_L7_CONN_H
+#define ILB_L7_CONN_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include "http1.h"
+#include "l7.h"
+#include "model.h"
+#include "prefix.h"
+#include "sched.h"
+
+#define L7_MAX_CLIENTS 16384
+#define L7_MAX_IDLE_PER_BACKEND 64
+
+enum l7_obj_kind { L7_OBJ_CLIENT = 1, L7_OBJ_BACKEND = 2 };
+
+/* Both connection kinds start with this, so an epoll event can tell them apart. */
+struct l7_object {
+	enum l7_obj_kind kind;
+};
+
+enum l7_client_state { L7_READING = 0, L7_CONNECTING, L7_STREAMING, L7_CLOSING };
+
+struct l7_backend;
+
+struct l7_client {
+	struct l7_object obj;
+	int fd;
+	uint64_t cookie;
+	uint32_t slot;
+	enum l7_client_state state;
+	struct ilb_http_reader reader;
+	bool keep_alive;
+	uint64_t deadline_ns; /* idle, connect or close deadline, by state */
+	uint64_t header_deadline_ns; /* a request has begun: its head must be complete by then */
+	char *carry; /* bytes after the request being served (pipelining) */
+	size_t carry_len;
+	char *out; /* the agent's own bytes waiting for the kernel's to drain */
+	size_t out_len, out_off;
+	uint64_t kernel_bytes; /* redirected by sk_skb_splice, over every response so far */
+	uint64_t agent_bytes; /* written by the agent */
+	uint64_t last_acked, stall_since_ns;
+	/* the request being served */
+	uint64_t stream_id; /* slot | sequence << 32 */
+	uint32_t sequence;
+	struct l7_backend *backend;
+	uint32_t backend_id;
+	uint64_t sent_ns;
+	char *forward; /* head and body for the backend */
+	size_t forward_len;
+	int pool;
+	bool head_request;
+	struct ilb_sched_pod *pods;
+	int n_pods;
+	struct ilb_sched_req sreq;
+	struct ilb_prefix_blocks blocks;
+	char model[ILB_MODEL_NAME_MAX];
+	char *prompt;
+	int attempts;
+};
+
+struct l7_backend {
+	struct l7_object obj;
+	int fd;
+	uint64_t cookie;
+	uint32_t id; /* backend id */
+	bool connected, in_map;
+	struct l7_client *client; /* the request it serves, NULL when idle */
+	size_t out_off; /* of client->forward written */
+	struct l7_backend *next_idle;
+	uint64_t idle_since_ns;
+};
+
+struct ilb_l7 {
+	struct ilb_l7_config cfg;
+	struct ilb_http_limits limits;
+	struct ilb_l7_kern *kern;
+	int epfd, listen_fd, timer_fd, wake_fd;
+	struct ring_buffer *ring;
+	pthread_t thread;
+	bool running;
+	atomic_bool stop;
+	pthread_mutex_t lock; /* guards next_table */
+	struct ilb_route_table *table, *next_table;
+	struct ilb_sched sched;
+	struct l7_client *clients[L7_MAX_CLIENTS];
+	uint32_t next_slot, n_slots_used;
+	uint64_t ticks;
+	struct l7_backend *idle[ILB_MAX_BACKENDS]; /* kept connections per backend id */
+	struct ilb_prefix_lru *prefix[ILB_MAX_BACKENDS];
+	struct ilb_l7_stats stats;
+};
+
+/* l7.c */
+void l7_client_close(struct ilb_l7 *l7, struct l7_client *c);
+int l7_client_write(struct ilb_l7 *l7, struct l7_client *c, const char *data, size_t len);
+void l7_client_flush(struct ilb_l7 *l7, struct l7_client *c);
+void l7_client_error(struct ilb_l7 *l7, struct l7_client *c, int status, const char *message, bool keep_alive,
+		     const char *retry_after);
+void l7_client_response_done(struct ilb_l7 *l7, struct l7_client *c, uint64_t bytes);
+
+/* l7_request.c */
+void l7_request_start(struct ilb_l7 *l7, struct l7_client *c);
+void l7_request_clear(struct l7_client *c);
+void l7_request_connect_failed(struct ilb_l7 *l7, struct l7_client *c);
+/* Detaches a backend connection from its request: back to the idle list when `reuse`
+ * (its response ended cleanly), closed otherwise. Releases the pod's in-flight count. */
+void l7_backend_release(struct ilb_l7 *l7, struct l7_backend *b, bool reuse);
+void l7_on_backend(struct ilb_l7 *l7, struct l7_backend *b, uint32_t events);
+void l7_backends_tick(struct ilb_l7 *l7, uint64_t now_ns);
+void l7_backends_free(struct ilb_l7 *l7);
+
+#endif

@@ -1,0 +1,600 @@
+/* l7_request.c - one request through the L7 lane: the gateway's own paths, the OpenAI body,
+ * route, admission and pick, then the backend connection (kept per pod and reused), which
+ * enters `l7_backends` once connected and before the request is written to it. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <time.h>
+#include "l7_conn.h"
+#include "l7_kern.h"
+#include "log.h"
+#include "maps.h"
+#include "oai.h"
+#include "route.h"
+
+static void count(struct ilb_l7 *l7, enum ilb_l7_counter c)
+{
+	atomic_fetch_add(&l7->stats.counter[c], 1);
+}
+
+void l7_request_clear(struct l7_client *c)
+{
+	free(c->forward);
+	c->forward = NULL;
+	c->forward_len = 0;
+	free(c->pods);
+	c->pods = NULL;
+	c->n_pods = 0;
+	free(c->prompt);
+	c->prompt = NULL;
+	ilb_prefix_blocks_free(&c->blocks);
+	memset(&c->sreq, 0, sizeof(c->sreq));
+	c->attempts = 0;
+	c->pool = -1;
+}
+
+static void respond(struct ilb_l7 *l7, struct l7_client *c, int status, const char *type, const char *body,
+		    size_t len)
+{
+	char head[65536];
+	struct ilb_http_resp resp = {
+		.status = status, .content_type = type, .body = body, .body_len = len, .keep_alive = c->keep_alive
+	};
+	ssize_t n = len < sizeof(head) - 512 ? ilb_http_write_response(&resp, head, sizeof(head)) : -ENOSPC;
+
+	if (n > 0)
+		l7_client_write(l7, c, head, n);
+	if (!c->keep_alive) {
+		l7_client_close(l7, c);
+		return;
+	}
+	l7_client_response_done(l7, c, 0);
+}
+
+/* GET /v1/models: every model and adapter the gateway can route. */
+static void list_models(struct ilb_l7 *l7, struct l7_client *c)
+{
+	const struct ilb_route_table *t = l7->table;
+	struct ilb_oai_model *m = calloc(t->n_models + 64, sizeof(*m));
+	size_t n = 0;
+	char *json;
+
+	if (!m) {
+		l7_client_error(l7, c, 500, "out of memory", false, NULL);
+		return;
+	}
+	for (int i = 0; i < t->n_models; i++) {
+		bool seen = false;
+
+		for (size_t j = 0; j < n; j++)
+			seen |= !strcmp(m[j].id, t->models[i].model);
+		if (!seen && t->models[i].model[0])
+			m[n++] = (struct ilb_oai_model){ .id = t->models[i].model, .owned_by = "inferlb",
+							 .created = time(NULL) };
+	}
+	/* Adapters the pods report running or waiting, with no declared parent. */
+	for (int p = 0; p < t->n_pools; p++) {
+		for (int b = 0; b < t->pools[p].n_backends; b++) {
+			const struct ilb_pod_load *ld = &t->pools[p].backends[b].load;
+
+			for (int a = 0; a < ld->n_running_lora + ld->n_waiting_lora && a < 2 * ILB_MAX_LORA_NAMES; a++) {
+				const char *name = a < ld->n_running_lora ? ld->running_lora[a] :
+									   ld->waiting_lora[a - ld->n_running_lora];
+				bool seen = false;
+
+				for (size_t j = 0; j < n; j++)
+					seen |= !strcmp(m[j].id, name);
+				if (!seen && n < (size_t)t->n_models + 64)
+					m[n++] = (struct ilb_oai_model){ .id = name, .owned_by = "inferlb",
+									 .created = time(NULL) };
+			}
+		}
+	}
+	json = ilb_oai_models_json(m, n);
+	free(m);
+	if (!json) {
+		l7_client_error(l7, c, 500, "out of memory", false, NULL);
+		return;
+	}
+	respond(l7, c, 200, "application/json", json, strlen(json));
+	free(json);
+}
+
+/* The request names a LoRA adapter when a pod of the pool reports it. */
+static bool is_adapter(const struct ilb_rt_pool *pool, const char *model)
+{
+	for (int b = 0; b < pool->n_backends; b++) {
+		const struct ilb_pod_load *ld = &pool->backends[b].load;
+
+		for (int a = 0; a < ld->n_running_lora && a < ILB_MAX_LORA_NAMES; a++)
+			if (!strcmp(ld->running_lora[a], model))
+				return true;
+		for (int a = 0; a < ld->n_waiting_lora && a < ILB_MAX_LORA_NAMES; a++)
+			if (!strcmp(ld->waiting_lora[a], model))
+				return true;
+	}
+	return false;
+}
+
+static int build_forward(struct ilb_l7 *l7, struct l7_client *c, struct ilb_oai_req *oreq, const char *model,
+			 const struct ilb_rt_backend *be)
+{
+	const char *body = c->reader.req.body;
+	char *alloc = NULL, endpoint[80], ip[64];
+	ssize_t body_len = c->reader.req.body_len;
+	struct ilb_http_header extra;
+	ssize_t head_len;
+	size_t cap;
+
+	if (oreq && strcmp(model, oreq->model)) {
+		body_len = ilb_oai_rewrite_model(oreq, model, &body, &alloc);
+		if (body_len < 0)
+			return (int)body_len;
+	}
+	ilb_addr_format(&be->addr, ip, sizeof(ip));
+	snprintf(endpoint, sizeof(endpoint), be->addr.family == 6 ? "[%s]:%u" : "%s:%u", ip, be->port);
+	extra = (struct ilb_http_header){ .name = "x-gateway-destination-endpoint", .value = endpoint,
+					  .name_len = 30, .value_len = strlen(endpoint) };
+	cap = c->reader.req.arena_len + 1024 + (size_t)body_len;
+	free(c->forward);
+	c->forward = malloc(cap);
+	if (!c->forward) {
+		free(alloc);
+		return -ENOMEM;
+	}
+	head_len = ilb_http_write_head(&c->reader.req, body_len, &extra, 1, c->forward, cap);
+	if (head_len < 0) {
+		free(alloc);
+		return (int)head_len;
+	}
+	if (body_len)
+		memcpy(c->forward + head_len, body, body_len);
+	c->forward_len = head_len + body_len;
+	free(alloc);
+	return 0;
+}
+
+static void backend_connect(struct ilb_l7 *l7, struct l7_client *c, int index);
+
+/* Picks (or re-picks after a failure) and starts the connection. */
+static void pick_and_go(struct ilb_l7 *l7, struct l7_client *c, struct ilb_oai_req *oreq, const char *model,
+			int failed)
+{
+	struct ilb_sched_result res;
+	int rc;
+
+	for (int i = 0; i < c->n_pods; i++)
+		c->pods[i].inflight = atomic_load(&l7->stats.backend[c->pods[i].id].inflight);
+	rc = failed < 0 ? ilb_sched_pick(&l7->sched, &c->sreq, c->pods, c->n_pods, ilb_now_ns(), &res) :
+			  ilb_sched_next(&l7->sched, &c->sreq, c->pods, c->n_pods, failed, ilb_now_ns(), &res);
+	if (rc == -EBUSY) {
+		count(l7, ILB_L7_SHED);
+		l7_client_error(l7, c, 429, res.reason ? res.reason : "the pool is saturated", c->keep_alive, "1");
+		if (c->keep_alive)
+			l7_client_response_done(l7, c, 0);
+		return;
+	}
+	if (rc < 0) {
+		count(l7, ILB_L7_NO_POD);
+		l7_client_error(l7, c, 503, res.reason ? res.reason : "no ready model server", c->keep_alive, "1");
+		if (c->keep_alive)
+			l7_client_response_done(l7, c, 0);
+		return;
+	}
+	if (failed < 0) {
+		const struct ilb_rt_backend *be = &l7->table->pools[c->pool].backends[rc];
+
+		if (build_forward(l7, c, oreq, model, be)) {
+			l7_client_error(l7, c, 500, "the request could not be rewritten", false, NULL);
+			return;
+		}
+	} else {
+		/* the destination header names the first pick; rebuild it for the new pod */
+		const struct ilb_rt_backend *be = &l7->table->pools[c->pool].backends[rc];
+		char *old = c->forward;
+		const char *hdr = old ? strstr(old, "x-gateway-destination-endpoint: ") : NULL;
+
+		if (hdr) {
+			char ip[64], endpoint[80];
+			const char *eol = strstr(hdr, "\r\n");
+			size_t pre = hdr - old, post_off = eol - old;
+
+			ilb_addr_format(&be->addr, ip, sizeof(ip));
+			snprintf(endpoint, sizeof(endpoint), be->addr.family == 6 ? "[%s]:%u" : "%s:%u", ip, be->port);
+			char *n = malloc(c->forward_len + 128);
+
+			if (n) {
+				size_t len = 0;
+
+				memcpy(n, old, pre);
+				len = pre + sprintf(n + pre, "x-gateway-destination-endpoint: %s", endpoint);
+				memcpy(n + len, old + post_off, c->forward_len - post_off);
+				c->forward_len = len + c->forward_len - post_off;
+				free(old);
+				c->forward = n;
+			}
+		}
+	}
+	backend_connect(l7, c, rc);
+}
+
+void l7_request_start(struct ilb_l7 *l7, struct l7_client *c)
+{
+	const struct ilb_http_req *req = &c->reader.req;
+	const struct ilb_route_table *t = l7->table;
+	struct ilb_oai_req oreq = { 0 };
+	struct ilb_route_result route;
+	enum ilb_route_status rs;
+	char msg[256], path[512];
+	struct sockaddr_storage local;
+	socklen_t llen = sizeof(local);
+	uint16_t port = 0;
+	int rc;
+
+	c->keep_alive = req->keep_alive;
+	c->head_request = !strcmp(req->method, "HEAD");
+	c->pool = -1;
+	snprintf(path, sizeof(path), "%.*s", (int)(req->path_len < sizeof(path) ? req->path_len : sizeof(path) - 1),
+		 req->target);
+	if (!getsockname(c->fd, (struct sockaddr *)&local, &llen))
+		port = ntohs(local.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&local)->sin6_port :
+							   ((struct sockaddr_in *)&local)->sin_port);
+	if (!t) {
+		count(l7, ILB_L7_NO_POD);
+		l7_client_error(l7, c, 503, "the gateway has no routes yet", false, "1");
+		return;
+	}
+	if (!strcmp(req->method, "GET") && !strcmp(path, "/v1/models")) {
+		list_models(l7, c);
+		return;
+	}
+	if (!strcmp(req->method, "GET") && (!strcmp(path, "/health") || !strcmp(path, "/healthz"))) {
+		respond(l7, c, 200, "text/plain", "ok\n", 3);
+		return;
+	}
+	rc = ilb_oai_parse(&oreq, ilb_oai_api_from_path(path, strlen(path)), req->body ? req->body : "", req->body_len,
+			   msg, sizeof(msg));
+	if (rc) {
+		count(l7, ILB_L7_BAD_REQUEST);
+		l7_client_error(l7, c, rc == -ENOMEM ? 500 : 400, rc == -ENOMEM ? "out of memory" : msg, c->keep_alive,
+				NULL);
+		if (c->keep_alive)
+			l7_client_response_done(l7, c, 0);
+		return;
+	}
+	rs = ilb_route_resolve(t, req->host, path, port, oreq.model, req->objective, (uint32_t)random(), &route);
+	if (rs != ILB_ROUTE_OK) {
+		count(l7, ILB_L7_NOT_FOUND);
+		if (rs == ILB_ROUTE_NO_HOST)
+			snprintf(msg, sizeof(msg), "No route for host `%.100s`.", req->host);
+		else
+			snprintf(msg, sizeof(msg), "The model `%.200s` does not exist.", oreq.model);
+		ilb_oai_req_free(&oreq);
+		l7_client_error(l7, c, 404, msg, c->keep_alive, NULL);
+		if (c->keep_alive)
+			l7_client_response_done(l7, c, 0);
+		return;
+	}
+	const struct ilb_rt_pool *pool = &t->pools[route.pool];
+
+	c->pool = route.pool;
+	snprintf(c->model, sizeof(c->model), "%s", route.model);
+	c->prompt = oreq.prompt ? strdup(oreq.prompt) : NULL;
+	c->pods = calloc(pool->n_backends ? pool->n_backends : 1, sizeof(*c->pods));
+	if (!c->pods) {
+		ilb_oai_req_free(&oreq);
+		l7_client_error(l7, c, 500, "out of memory", false, NULL);
+		return;
+	}
+	c->n_pods = pool->n_backends;
+	for (int i = 0; i < pool->n_backends; i++) {
+		const struct ilb_rt_backend *be = &pool->backends[i];
+
+		if (!l7->prefix[be->id])
+			l7->prefix[be->id] = ilb_prefix_lru_new(0);
+		c->pods[i] = (struct ilb_sched_pod){ .id = be->id, .ready = be->ready, .draining = be->draining,
+						     .load = be->load.scraped_ns ? &be->load : NULL,
+						     .prefix = l7->prefix[be->id] };
+	}
+	c->sreq.model = c->model;
+	c->sreq.adapter = is_adapter(pool, c->model) ? c->model : NULL;
+	c->sreq.prompt = c->prompt ? c->prompt : "";
+	c->sreq.prompt_len = c->prompt ? strlen(c->prompt) : 0;
+	c->sreq.priority = route.priority;
+	if (ilb_prefix_hash_blocks(c->model, c->sreq.prompt, c->sreq.prompt_len, ILB_PREFIX_DEFAULT_MAX_BLOCKS,
+				   &c->blocks) >= 0)
+		c->sreq.blocks = &c->blocks;
+	pick_and_go(l7, c, &oreq, c->model, -1);
+	ilb_oai_req_free(&oreq);
+}
+
+/* ---- backend connections ---- */
+
+static void backend_close(struct ilb_l7 *l7, struct l7_backend *b)
+{
+	if (b->in_map)
+		ilb_l7_kern_del_backend(l7->kern, b->cookie);
+	epoll_ctl(l7->epfd, EPOLL_CTL_DEL, b->fd, NULL);
+	close(b->fd);
+	free(b);
+}
+
+static void unlink_idle(struct ilb_l7 *l7, struct l7_backend *b)
+{
+	for (struct l7_backend **p = &l7->idle[b->id]; *p; p = &(*p)->next_idle) {
+		if (*p == b) {
+			*p = b->next_idle;
+			return;
+		}
+	}
+}
+
+void l7_backend_release(struct ilb_l7 *l7, struct l7_backend *b, bool reuse)
+{
+	struct l7_client *c = b->client;
+	int n_idle = 0;
+
+	if (c) {
+		if (c->backend_id < ILB_MAX_BACKENDS && c->state == L7_STREAMING)
+			atomic_fetch_sub(&l7->stats.backend[c->backend_id].inflight, 1);
+		c->backend = NULL;
+		b->client = NULL;
+	}
+	for (struct l7_backend *i = l7->idle[b->id]; i; i = i->next_idle)
+		n_idle++;
+	if (!reuse || !b->connected || n_idle >= L7_MAX_IDLE_PER_BACKEND ||
+	    ilb_l7_kern_stream_end(l7->kern, b->cookie)) {
+		backend_close(l7, b);
+		return;
+	}
+	b->idle_since_ns = ilb_now_ns();
+	b->next_idle = l7->idle[b->id];
+	l7->idle[b->id] = b;
+}
+
+/* Writes what is left of the request; the response then streams in the kernel. */
+static void backend_send(struct ilb_l7 *l7, struct l7_backend *b)
+{
+	struct l7_client *c = b->client;
+	struct epoll_event ev = { .events = EPOLLRDHUP | EPOLLIN, .data.ptr = b };
+
+	while (b->out_off < c->forward_len) {
+		ssize_t n = send(b->fd, c->forward + b->out_off, c->forward_len - b->out_off, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EAGAIN) {
+			ev.events |= EPOLLOUT;
+			break;
+		}
+		if (n <= 0) {
+			l7_request_connect_failed(l7, c);
+			return;
+		}
+		b->out_off += n;
+	}
+	epoll_ctl(l7->epfd, EPOLL_CTL_MOD, b->fd, &ev);
+}
+
+/* Connected: into `l7_backends`, armed for this response, then the request goes out. */
+static void backend_ready(struct ilb_l7 *l7, struct l7_backend *b)
+{
+	struct l7_client *c = b->client;
+	int rc = 0;
+
+	if (!b->in_map) {
+		rc = ilb_l7_kern_add_backend(l7->kern, b->fd, b->cookie);
+		b->in_map = rc == 0;
+	}
+	if (!rc)
+		rc = ilb_l7_kern_stream_start(l7->kern, b->cookie, c->cookie, c->stream_id, c->head_request);
+	if (rc) {
+		pr_warn("l7: arming the backend connection: %s", strerror(-rc));
+		l7_request_connect_failed(l7, c);
+		return;
+	}
+	b->connected = true;
+	c->state = L7_STREAMING;
+	c->sent_ns = ilb_now_ns();
+	c->last_acked = 0;
+	c->stall_since_ns = c->sent_ns;
+	atomic_fetch_add(&l7->stats.backend[b->id].inflight, 1);
+	atomic_fetch_add(&l7->stats.backend[b->id].picks, 1);
+	for (int i = 0; i < c->n_pods; i++)
+		if (c->pods[i].id == b->id)
+			ilb_sched_commit(&l7->sched, &c->sreq, c->pods, c->n_pods, i);
+	b->out_off = 0;
+	backend_send(l7, b);
+}
+
+static void backend_connect(struct ilb_l7 *l7, struct l7_client *c, int index)
+{
+	const struct ilb_rt_backend *be = &l7->table->pools[c->pool].backends[index];
+	struct sockaddr_storage sa = { 0 };
+	socklen_t sa_len;
+	struct l7_backend *b;
+	int one = 1;
+
+	c->attempts++;
+	c->backend_id = be->id;
+	c->sequence++;
+	c->stream_id = (uint64_t)c->slot | (uint64_t)c->sequence << 32;
+	c->state = L7_CONNECTING;
+	c->deadline_ns = ilb_now_ns() + (uint64_t)l7->cfg.connect_timeout_ms * 1000000;
+	/* Its next request waits until this response ends (pipelining answers in order). */
+	struct epoll_event cev = { .events = EPOLLRDHUP, .data.ptr = c };
+
+	epoll_ctl(l7->epfd, EPOLL_CTL_MOD, c->fd, &cev);
+	/* A kept connection to this pod, if one is idle. */
+	while ((b = l7->idle[be->id])) {
+		l7->idle[be->id] = b->next_idle;
+		b->next_idle = NULL;
+		if (!b->connected) {
+			backend_close(l7, b);
+			continue;
+		}
+		b->client = c;
+		c->backend = b;
+		backend_ready(l7, b);
+		return;
+	}
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		goto fail;
+	b->obj.kind = L7_OBJ_BACKEND;
+	b->id = be->id;
+	b->fd = socket(be->addr.family == 6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (b->fd < 0) {
+		free(b);
+		goto fail;
+	}
+	setsockopt(b->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (be->addr.family == 6) {
+		struct sockaddr_in6 *s6 = (void *)&sa;
+
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(be->port);
+		memcpy(&s6->sin6_addr, be->addr.bytes, 16);
+		sa_len = sizeof(*s6);
+	} else {
+		struct sockaddr_in *s4 = (void *)&sa;
+
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(be->port);
+		memcpy(&s4->sin_addr, be->addr.bytes, 4);
+		sa_len = sizeof(*s4);
+	}
+	b->cookie = ilb_socket_cookie(b->fd);
+	b->client = c;
+	c->backend = b;
+	if (connect(b->fd, (void *)&sa, sa_len) && errno != EINPROGRESS) {
+		c->backend = NULL;
+		backend_close(l7, b);
+		goto fail;
+	}
+	struct epoll_event ev = { .events = EPOLLOUT | EPOLLRDHUP, .data.ptr = b };
+
+	epoll_ctl(l7->epfd, EPOLL_CTL_ADD, b->fd, &ev);
+	return;
+fail:
+	l7_request_connect_failed(l7, c);
+}
+
+/* The pod could not take the request: the next-best pod once, then 503. */
+void l7_request_connect_failed(struct ilb_l7 *l7, struct l7_client *c)
+{
+	int failed = -1;
+
+	if (c->backend) {
+		struct l7_backend *b = c->backend;
+
+		if (c->state == L7_STREAMING && c->backend_id < ILB_MAX_BACKENDS)
+			atomic_fetch_sub(&l7->stats.backend[c->backend_id].inflight, 1);
+		c->backend = NULL;
+		b->client = NULL;
+		backend_close(l7, b);
+	}
+	for (int i = 0; i < c->n_pods; i++)
+		if (c->pods[i].id == c->backend_id)
+			failed = i;
+	if (c->attempts < 2 && failed >= 0 && c->n_pods > 1) {
+		count(l7, ILB_L7_RETRIES);
+		pick_and_go(l7, c, NULL, c->model, failed);
+		return;
+	}
+	count(l7, ILB_L7_NO_POD);
+	l7_client_error(l7, c, 503, "the model server could not be reached", false, "1");
+}
+
+void l7_on_backend(struct ilb_l7 *l7, struct l7_backend *b, uint32_t events)
+{
+	struct l7_client *c = b->client;
+
+	if (!c) {
+		/* An idle kept connection: the pod closed it, or sent what nobody asked for. */
+		unlink_idle(l7, b);
+		backend_close(l7, b);
+		return;
+	}
+	if (!b->connected) {
+		int err = 0;
+		socklen_t len = sizeof(err);
+
+		if ((events & (EPOLLERR | EPOLLHUP)) || getsockopt(b->fd, SOL_SOCKET, SO_ERROR, &err, &len) || err) {
+			l7_request_connect_failed(l7, c);
+			return;
+		}
+		backend_ready(l7, b);
+		return;
+	}
+	if (events & EPOLLOUT) {
+		backend_send(l7, b);
+		return;
+	}
+	if (events & EPOLLIN) {
+		/* Bytes the kernel left to us: a response it could not follow (its event says so). */
+		char buf[4096];
+
+		while (recv(b->fd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+			;
+	}
+	if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+		struct l7_stream s = { 0 };
+
+		ilb_l7_kern_stream_get(l7->kern, b->cookie, &s);
+		if (s.state == ILB_RESP_DONE)
+			return; /* its end event is on the way */
+		if (s.state == ILB_RESP_UNTIL_CLOSE) {
+			/* A response without framing ends with the pod's close: so does the client's. */
+			c->keep_alive = false;
+			l7_backend_release(l7, b, false);
+			l7_client_response_done(l7, c, s.bytes);
+			return;
+		}
+		count(l7, ILB_L7_BAD_GATEWAY);
+		c->kernel_bytes += s.bytes;
+		l7_backend_release(l7, b, false);
+		if (s.bytes == 0)
+			l7_client_error(l7, c, 502, "the model server closed the connection", false, NULL);
+		else
+			l7_client_close(l7, c);
+	}
+}
+
+/* Kept connections idle for a minute are closed: the pod may be gone or scaled away. */
+void l7_backends_tick(struct ilb_l7 *l7, uint64_t now_ns)
+{
+	for (int i = 0; i < ILB_MAX_BACKENDS; i++) {
+		struct l7_backend **p = &l7->idle[i];
+
+		while (*p) {
+			struct l7_backend *b = *p;
+
+			if (now_ns - b->idle_since_ns < 60000000000ull) {
+				p = &b->next_idle;
+				continue;
+			}
+			*p = b->next_idle;
+			backend_close(l7, b);
+		}
+	}
+}
+
+void l7_backends_free(struct ilb_l7 *l7)
+{
+	for (int i = 0; i < ILB_MAX_BACKENDS; i++) {
+		while (l7->idle[i]) {
+			struct l7_backend *b = l7->idle[i];
+
+			l7->idle[i] = b->next_idle;
+			backend_close(l7, b);
+		}
+		ilb_prefix_lru_free(l7->prefix[i]);
+		l7->prefix[i] = NULL;
+	}
+}
