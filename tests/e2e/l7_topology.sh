@@ -86,9 +86,17 @@ YAML
 	mv "$f" "$MANIFESTS/seed.yaml"
 }
 
+SEED_BODY='{"model": "'"$SEED_MODEL"'", "messages": [{"role": "user", "content": "Explain Kubernetes in one sentence."}], "max_tokens": 50}'
+
 # seed_curl [ARGS...]: the seed's step 5, from the client namespace.
 seed_curl() {
+	gw_post "$SEED_BODY" "$@"
+}
+
+# gw_post BODY [ARGS...]: a chat completion through the gateway as the seed sends it.
+gw_post() {
+	local body=$1
+	shift
 	nc curl -sS -m 20 "http://$GW:$GW_PORT/v1/chat/completions" -H "Host: qwen.default.example.com" \
-		-H "Content-Type: application/json" \
-		-d '{"model": "'"$SEED_MODEL"'", "messages": [{"role": "user", "content": "Explain Kubernetes in one sentence."}], "max_tokens": 50}' "$@"
+		-H "Content-Type: application/json" -d "$body" "$@"
 }
