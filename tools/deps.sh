@@ -21,7 +21,19 @@ missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+# The tests' real OpenAI client: the openai npm package, pinned by tests/node/package-lock.json.
+node_deps() {
+	local dir
+	dir="$(dirname "$0")/../tests/node"
+	[ -d "$dir/node_modules/openai" ] && return 0
+	echo "deps: installing the npm packages of tests/node"
+	(cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+}
+
+if [ ${#missing[@]} -eq 0 ]; then
+	node_deps
+	exit 0
+fi
 
 echo "deps: installing ${missing[*]}"
 if [ "$(id -u)" -ne 0 ]; then
@@ -35,3 +47,4 @@ apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 for svc in haproxy nginx; do
 	systemctl disable --now "$svc" >/dev/null 2>&1 || true
 done
+node_deps
