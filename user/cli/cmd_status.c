@@ -54,6 +54,36 @@ static void print_l7_listeners(const cJSON *l7)
 	}
 }
 
+/* A source that lists kinds one by one (the Kubernetes API): where each one stands. */
+static void print_source_kinds(const cJSON *source)
+{
+	static const struct table_col cols[] = {
+		{ "RESOURCE", false }, { "SYNCED", false }, { "WATCHING", false }, { "OBJECTS", true },
+		{ "RESOURCEVERSION", false }, { "ERROR", false },
+	};
+	struct table *t;
+	const cJSON *kind;
+
+	if (!cJSON_GetArraySize(jarray(source, "kinds")))
+		return;
+	t = table_new(cols, sizeof(cols) / sizeof(cols[0]));
+	if (!t)
+		return;
+	cJSON_ArrayForEach(kind, jarray(source, "kinds")) {
+		if (table_row(t))
+			break;
+		table_cell(t, "%s", jstr(kind, "name", "?"));
+		table_cell(t, "%s", jbool(kind, "missing", false) ? "no CRD" : jbool(kind, "synced", false) ? "yes" : "no");
+		table_cell(t, "%s", jbool(kind, "watching", false) ? "yes" : "no");
+		table_cell(t, "%.0f", jnum(kind, "objects", 0));
+		table_cell(t, "%s", or_dash(jstr(kind, "resource_version", "")));
+		table_cell(t, "%s", or_dash(jstr(kind, "error", "")));
+	}
+	printf("\n%s kinds:\n", jstr(source, "kind", "?"));
+	table_print(t, stdout, "  ");
+	table_free(t);
+}
+
 static void show_status_plain(const cJSON *resp)
 {
 	static const struct table_col source_cols[] = {
@@ -104,6 +134,8 @@ static void show_status_plain(const cJSON *resp)
 	else
 		printf("  none\n");
 	table_free(sources);
+	cJSON_ArrayForEach(source, jarray(resp, "sources"))
+		print_source_kinds(source);
 }
 
 int do_status(int argc, char **argv)
