@@ -49,6 +49,9 @@ const struct kind_def kind_defs[KUBE_KINDS] = {
 	  "gateways.v1.gateway.networking.k8s.io", ILB_KIND_GATEWAY },
 	{ "/apis/gateway.networking.k8s.io/v1/httproutes", "gateway.networking.k8s.io/v1", "HTTPRoute",
 	  "httproutes.v1.gateway.networking.k8s.io", ILB_KIND_HTTPROUTE },
+	/* the seed's model servers: the store derives a pool from each annotated Service */
+	{ "/apis/serving.knative.dev/v1/services", "serving.knative.dev/v1", "Service", "services.v1.serving.knative.dev",
+	  ILB_KIND_KSERVICE },
 };
 
 static uint64_t now_ms(void)

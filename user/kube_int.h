@@ -10,7 +10,7 @@
 #include <time.h>
 #include "kube.h"
 
-#define KUBE_KINDS 8
+#define KUBE_KINDS 9
 #define BACKOFF_MIN_MS 200u
 
 struct kind_def {

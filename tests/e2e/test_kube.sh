@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test_kube.sh - the agent's Kubernetes source against tools/fake-apiserver over HTTPS:
-# initial list, watch events reaching the backends, 410 Gone and re-list, the server
-# restarting and down for a while, a bad token, missing CRDs, in-cluster with token rotation.
+# initial list, watch events reaching the backends (and a Knative Service's derived pool),
+# 410 Gone and re-list, the server restarting and down for a while, a bad token, missing
+# CRDs, in-cluster with token rotation.
 set -uo pipefail
 source "$(dirname "$0")/../lib.sh"
 t_init
@@ -15,6 +16,7 @@ D=$T_LOGDIR
 PIN_DIR=/sys/fs/bpf/$T_PREFIX
 SOCK=$D/agent.sock
 FIX=$ROOT/tests/fixtures/k8s
+KINDS=9 # pods, InferencePool v1 and v1alpha2, objectives, rewrites, models, gateways, routes, Knative Services
 on_cleanup "rm -rf $PIN_DIR $PIN_DIR-bad $PIN_DIR-crd $PIN_DIR-sa"
 # Everything in a namespace of its own: the agent's L7 lane hooks the namespace's sockets.
 NS=$T_PREFIX-kube
@@ -96,7 +98,7 @@ if wait_for 15 bash -c "[ \"\$(nsenter --net=/run/netns/$NS curl -s -o /dev/null
 else
 	not_ok "the agent syncs once the API server is up; /readyz 200" "$(tail -5 "$D/agent.log")"
 fi
-check_eq "every kind listed and watched" "8 8" \
+check_eq "every kind listed and watched" "$KINDS $KINDS" \
 	"$(kinds_json 'select(.synced)' | jq length) $(kinds_json 'select(.watching)' | jq length)"
 check_eq "status text shows the source and each kind" "2" \
 	"$(cli status | grep -cE '^  (kubernetes +kubeconfig .*yes|pods +yes +yes +4 )')"
@@ -116,6 +118,14 @@ pod_yaml vllm-llama3-2 10.244.2.12 True retired | apply
 pod_yaml vllm-llama3-5 10.244.1.15 True | apply
 expect_ready 2 "a relabelled pod leaves, a new one joins" "default/vllm-llama3-1 default/vllm-llama3-5"
 check_eq "the pool counts them" "2 2" "$(cli pools -j | jq -r '.[0] | "\(.ready) \(.total)"')"
+
+# A Knative Service annotated for the AI gateway: the store derives its pool.
+awk '/^apiVersion: serving.knative.dev/,0' "$ROOT/tests/fixtures/manifests/seed-other-kinds.yaml" | apply
+wait_for 3 bash -c "'$BUILD/inferlb' --socket '$SOCK' pools -j | jq -e 'any(.[]; .name | test(\"qwen\"))'"
+check_eq "a Knative Service from the API derives a pool" "1" "$(cli pools -j | jq '[.[] | select(.name | test("qwen"))] | length')"
+admin "$ADMIN/admin/delete?kind=Service&apiVersion=serving.knative.dev/v1&namespace=default&name=qwen" >/dev/null
+wait_for 3 bash -c "'$BUILD/inferlb' --socket '$SOCK' pools -j | jq -e 'all(.[]; .name | test(\"qwen\") | not)'"
+check_eq "and its deletion takes the pool away" "0" "$(cli pools -j | jq '[.[] | select(.name | test("qwen"))] | length')"
 
 # An InferencePool that becomes invalid keeps its last good state and is reported once.
 sed 's/failureMode: FailOpen/failureMode: Sometimes/' "$FIX/inferencepool.yaml" | apply
@@ -147,15 +157,15 @@ sleep 3
 check_eq "with the server gone the backends stay" "default/vllm-llama3-1" "$(ready_pods)"
 check_eq "the pool stays, /readyz stays 200 (synced once)" "1 200" "$(cli pools -j | jq '.[0].ready') $(readyz)"
 check_cmd "status shows each kind's error" \
-	bash -c "'$BUILD/inferlb' --socket '$SOCK' status -j | jq -e '[.sources[0].kinds[] | select(.error != \"\")] | length == 8'"
+	bash -c "'$BUILD/inferlb' --socket '$SOCK' status -j | jq -e '[.sources[0].kinds[] | select(.error != \"\")] | length == $KINDS'"
 # restarted with the fixtures plus a pod: its resourceVersions start over, lower than ours
 pod_yaml vllm-llama3-7 10.244.1.17 True >"$D/extra.yaml"
 fas_start fas --load "$FIX" --load "$D/extra.yaml" || not_ok "fake-apiserver restarts"
 expect_ready 20 "after the restart the state is the new server's" \
 	"default/vllm-llama3-0 default/vllm-llama3-1 default/vllm-llama3-7"
 wait_for 20 bash -c "'$BUILD/inferlb' --socket '$SOCK' status -j |
-	jq -e '[.sources[0].kinds[] | select(.watching and .error == \"\")] | length == 8'"
-check_eq "every kind watching again, errors cleared" "8" \
+	jq -e '[.sources[0].kinds[] | select(.watching and .error == \"\")] | length == $KINDS'"
+check_eq "every kind watching again, errors cleared" "$KINDS" \
 	"$(kinds_json 'select(.watching and .error == "")' | jq length)"
 check_cmd "the log says it recovered" grep -q 'pods: listed 5 objects at resourceVersion [0-9]* (recovered)' "$D/agent.log"
 pod_yaml vllm-llama3-8 10.244.1.18 True | apply
@@ -177,7 +187,7 @@ wait_for 5 test -S "$SOCK"
 wait_for 5 grep -q 401 "$D/bad.log"
 check_cmd "the log says the API server refused the token" grep -q \
 	'warn: kubernetes .*: HTTP 401 Unauthorized (the API server refused our token or certificate)' "$D/bad.log"
-check_eq "status: unsynced, 401 for every kind" "false 8" \
+check_eq "status: unsynced, 401 for every kind" "false $KINDS" \
 	"$(cli status -j | jq -r '.sources[0].synced') $(kinds_json 'select(.error | startswith("HTTP 401"))' | jq length)"
 check_cmd "status text shows the 401" bash -c "'$BUILD/inferlb' --socket '$SOCK' status | grep -q 'pods .*HTTP 401 Unauthorized'"
 check_eq "/readyz 503 while nothing has synced" "503" "$(readyz)"
@@ -202,10 +212,10 @@ sed "s|server: .*|server: $API/no-such-prefix|; s|certificate-authority: .*|inse
 	"$D/certs/kubeconfig" >"$D/crd-kubeconfig"
 agent_bg crd --kubeconfig "$D/crd-kubeconfig" --pin-dir "$PIN_DIR-crd" --socket "$SOCK" \
 	--metrics-addr "$METRICS"
-wait_for 5 bash -c "[ \$(grep -c 'not served by the API server' '$D/crd.log') -ge 8 ]"
+wait_for 5 bash -c "[ \$(grep -c 'not served by the API server' '$D/crd.log') -ge $KINDS ]"
 sleep 1
-check_eq "each missing kind reported once" "8" "$(grep -c 'not served by the API server (404' "$D/crd.log")"
-check_eq "missing kinds count as synced and empty; the agent is ready" "8 0 200" \
+check_eq "each missing kind reported once" "$KINDS" "$(grep -c 'not served by the API server (404' "$D/crd.log")"
+check_eq "missing kinds count as synced and empty; the agent is ready" "$KINDS 0 200" \
 	"$(kinds_json 'select(.missing and .synced)' | jq length) $(cli status -j | jq '.sources[0].objects') $(readyz)"
 check_cmd "status text says no CRD" bash -c "'$BUILD/inferlb' --socket '$SOCK' status | grep -q 'pods .*no CRD'"
 kill "$PID_crd"
