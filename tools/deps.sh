@@ -9,7 +9,7 @@ packages=(
 	libcjson-dev libmnl-dev libcurl4-openssl-dev libxxhash-dev libyaml-dev
 	libcmocka-dev libmicrohttpd-dev node-llhttp libncurses-dev
 	iproute2 ethtool curl openssl wrk gnuplot-nox
-	haproxy nginx-light iptables nftables procps psmisc
+	haproxy nginx-light iptables nftables procps psmisc bc python3-yaml
 	libclang-rt-14-dev
 )
 # These commands may already come from other packages; install Debian's only when absent.

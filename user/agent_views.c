@@ -186,8 +186,20 @@ static cJSON *view_pools(struct ilb_agent *a)
 		cJSON_AddStringToObject(p, "failure_mode", pv->flags & ILB_POOL_FAIL_OPEN ? "FailOpen" : "FailClose");
 		cJSON_AddNumberToObject(p, "ready", pv->ready);
 		cJSON_AddNumberToObject(p, "total", pv->total);
-		cJSON_AddNumberToObject(p, "concurrency", 0);
-		cJSON_AddStringToObject(p, "derived_from", "");
+		unsigned concurrency = 0;
+		const struct ilb_object *obj = NULL;
+
+		if (slash) {
+			char ns[ILB_NS_MAX];
+
+			snprintf(ns, sizeof(ns), "%.*s", (int)(slash - pv->name), pv->name);
+			obj = ilb_store_get(a->store, ILB_KIND_POOL, ns, slash + 1);
+		}
+		for (int b = 1; a->l7 && b < ILB_MAX_BACKENDS; b++)
+			if (a->rec.backends[b].state != ILB_BACKEND_EMPTY && (int)a->rec.backends[b].pool_id == id)
+				concurrency += atomic_load(&ilb_l7_stats(a->l7)->backend[b].inflight);
+		cJSON_AddNumberToObject(p, "concurrency", concurrency);
+		cJSON_AddStringToObject(p, "derived_from", obj ? obj->pool.derived_from : "");
 		cJSON_AddNumberToObject(p, "pending", 0);
 		cJSON_AddItemToArray(pools, p);
 	}
@@ -247,6 +259,38 @@ static cJSON *view_backends(struct ilb_agent *a, const char *filter)
 	return res;
 }
 
+/* The model names routed to the objective's pool, and the rewrites applied there. */
+static void objective_models(struct ilb_agent *a, const struct ilb_objective *o, cJSON *models, cJSON *rewrites)
+{
+	const struct ilb_object *const *objs;
+	int n = ilb_store_list(a->store, ILB_KIND_INFERENCE_MODEL, &objs);
+
+	for (int i = 0; i < n; i++) {
+		const struct ilb_inference_model *m = &objs[i]->model;
+
+		if (!strcmp(m->meta.ns, o->meta.ns) && !strcmp(m->pool_ref.name, o->pool_ref.name))
+			cJSON_AddItemToArray(models, cJSON_CreateString(m->model_name));
+	}
+	n = ilb_store_list(a->store, ILB_KIND_MODEL_REWRITE, &objs);
+	for (int i = 0; i < n; i++) {
+		const struct ilb_model_rewrite *rw = &objs[i]->rewrite;
+
+		if (strcmp(rw->meta.ns, o->meta.ns) || strcmp(rw->pool_ref.name, o->pool_ref.name))
+			continue;
+		for (int r = 0; r < rw->n_rules; r++) {
+			char text[1024];
+			int len = snprintf(text, sizeof(text), "%s ->", rw->rules[r].match_model[0] ? rw->rules[r].match_model : "*");
+
+			for (int t = 0; t < rw->rules[r].n_targets && len > 0 && len < (int)sizeof(text); t++)
+				len += snprintf(text + len, sizeof(text) - len, " %s (%u)", rw->rules[r].targets[t].name,
+						rw->rules[r].targets[t].weight);
+			cJSON_AddItemToArray(rewrites, cJSON_CreateString(text));
+			if (rw->rules[r].match_model[0])
+				cJSON_AddItemToArray(models, cJSON_CreateString(rw->rules[r].match_model));
+		}
+	}
+}
+
 static cJSON *view_objectives(struct ilb_agent *a)
 {
 	cJSON *res = cJSON_CreateObject(), *list = cJSON_AddArrayToObject(res, "objectives");
@@ -261,8 +305,8 @@ static cJSON *view_objectives(struct ilb_agent *a)
 		cJSON_AddStringToObject(item, "name", o->meta.name);
 		cJSON_AddStringToObject(item, "pool", o->pool_ref.name);
 		cJSON_AddNumberToObject(item, "priority", o->priority);
-		cJSON_AddArrayToObject(item, "models");
-		cJSON_AddArrayToObject(item, "rewrites");
+		cJSON_AddStringToObject(item, "derived_from", o->derived_from);
+		objective_models(a, o, cJSON_AddArrayToObject(item, "models"), cJSON_AddArrayToObject(item, "rewrites"));
 		cJSON_AddItemToArray(list, item);
 	}
 	return res;
