@@ -105,6 +105,13 @@ static int compare_ident(const struct ident *a, const char *ns, const char *name
 	return c ? c : strcmp(a->name, name);
 }
 
+static int compare_idents(const void *a, const void *b)
+{
+	const struct ident *y = b;
+
+	return compare_ident(a, y->ns, y->name);
+}
+
 /* ---- the watcher thread: queueing, errors ---- */
 
 static void push(struct ilb_kube *k, struct op *op)
@@ -184,10 +191,7 @@ static void set_status(struct resource *r, const char *error, bool watching)
 
 static void list_reset(struct resource *r)
 {
-	for (int i = 0; i < r->n_acc; i++)
-		ilb_object_free(&r->acc[i]);
-	r->n_acc = 0;
-	r->n_keep = 0;
+	r->n_listed = 0;
 	free(r->cont);
 	r->cont = NULL;
 }
@@ -251,7 +255,7 @@ static void status_message(struct resource *r, long code, char *buf, size_t len)
 static void load_token(struct ilb_kube *k)
 {
 	const char *file = k->creds.token_file;
-	struct stat st;
+	struct stat st = { 0 };
 	char *text;
 	FILE *f;
 	size_t n;
@@ -269,10 +273,14 @@ static void load_token(struct ilb_kube *k)
 	while (n && (text[n - 1] == '\n' || text[n - 1] == '\r' || text[n - 1] == ' '))
 		n--;
 	if (!n) {
-		pr_warn("kubernetes: token file %s: %s", file, f ? "empty" : strerror(errno));
+		/* said once; requests go on with the last token read */
+		if (!k->token_failing)
+			pr_warn("kubernetes: token file %s: %s", file, f ? "empty" : strerror(errno));
+		k->token_failing = true;
 		free(text);
 		return;
 	}
+	k->token_failing = false;
 	text[n] = '\0';
 	if (k->token && strcmp(k->token, text))
 		pr_info("kubernetes: token file %s changed; using the new token", file);
@@ -374,7 +382,7 @@ static void fill_type(const struct resource *r, cJSON *item)
 		cJSON_AddStringToObject(item, "apiVersion", r->def->api_version);
 }
 
-/* Decodes one object of a list page (into acc) or of an event (queued). */
+/* Decodes one object of a list page or of an event and queues it; a list also notes it. */
 static int take_object(struct resource *r, cJSON *item, bool listing)
 {
 	struct ilb_object obj;
@@ -384,26 +392,23 @@ static int take_object(struct resource *r, cJSON *item, bool listing)
 	int err;
 
 	fill_type(r, item);
+	if (!meta_ident(item, &id))
+		return 0; /* nameless: the API server would not serve it */
+	if (listing) {
+		if (grow((void **)&r->listed, &r->cap_listed, r->n_listed + 1, sizeof(*r->listed)))
+			return -ENOMEM;
+		r->listed[r->n_listed++] = id;
+	}
 	err = ilb_decode(item, &obj, reason, sizeof(reason));
 	if (err == -ENOENT)
 		snprintf(reason, sizeof(reason), "%s is not a kind the agent reads", jstr(item, "kind"));
 	if (err) {
-		if (!meta_ident(item, &id))
-			return 0; /* nameless: the API server would not serve it */
 		report_object(r, &id, reason);
-		if (listing && grow((void **)&r->keep, &r->cap_keep, r->n_keep + 1, sizeof(*r->keep)) == 0)
-			r->keep[r->n_keep++] = id;
 		return 0;
 	}
 	forget_report(r, obj.meta.ns, obj.meta.name);
-	if (listing) {
-		if (grow((void **)&r->acc, &r->cap_acc, r->n_acc + 1, sizeof(*r->acc))) {
-			ilb_object_free(&obj);
-			return -ENOMEM;
-		}
-		r->acc[r->n_acc++] = obj;
-		return 0;
-	}
+	/* a page is applied as it comes: a newer object is never wrong, and only the whole list
+	 * (OP_REPLACE) may withdraw anything; the store need not hold the list twice */
 	op = new_op(r, OP_UPSERT);
 	if (!op) {
 		ilb_object_free(&obj);
@@ -588,27 +593,22 @@ static void list_done(struct ilb_kube *k, struct resource *r)
 		retry(k, r, "list: out of memory");
 		return;
 	}
-	/* the reports of objects that are gone or good again are done with */
+	if (r->n_listed > 1)
+		qsort(r->listed, r->n_listed, sizeof(*r->listed), compare_idents);
+	/* the reports of objects that are gone are done with */
 	for (int i = 0; i < r->n_reported;) {
-		bool kept = false;
-
-		for (int j = 0; j < r->n_keep && !kept; j++)
-			kept = !compare_ident(&r->keep[j], r->reported[i].id.ns, r->reported[i].id.name);
-		if (kept) {
+		if (bsearch(&r->reported[i].id, r->listed, r->n_listed, sizeof(*r->listed), compare_idents)) {
 			i++;
 			continue;
 		}
 		free(r->reported[i].msg);
 		r->reported[i] = r->reported[--r->n_reported];
 	}
-	op->objs = r->acc;
-	op->n_objs = r->n_acc;
-	op->keep = r->keep;
-	op->n_keep = r->n_keep;
-	r->acc = NULL;
-	r->keep = NULL;
-	r->n_acc = r->cap_acc = r->n_keep = r->cap_keep = 0;
-	pr_info("kubernetes %s: listed %d objects at resourceVersion %s%s", r->def->name, op->n_objs + op->n_keep, r->rv,
+	op->listed = r->listed;
+	op->n_listed = r->n_listed;
+	r->listed = NULL;
+	r->n_listed = r->cap_listed = 0;
+	pr_info("kubernetes %s: listed %d objects at resourceVersion %s%s", r->def->name, op->n_listed, r->rv,
 		r->logged[0] ? " (recovered)" : "");
 	r->logged[0] = '\0';
 	if (r->missing_logged)

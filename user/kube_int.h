@@ -36,10 +36,10 @@ struct op {
 	bool missing; /* OP_REPLACE of a kind the server does not serve */
 	struct ilb_object obj; /* OP_UPSERT */
 	struct ident id; /* OP_DELETE */
-	struct ilb_object *objs; /* OP_REPLACE: the fresh list */
-	int n_objs;
-	struct ident *keep; /* OP_REPLACE: listed but invalid, so they keep their last good state */
-	int n_keep;
+	/* OP_REPLACE: every object of the fresh list, sorted (its valid objects came before as
+	 * upserts, its invalid ones keep their last good state); the kind's others are gone */
+	struct ident *listed;
+	int n_listed;
 };
 
 struct reported {
@@ -61,10 +61,8 @@ struct resource {
 	size_t len, cap;
 	char rv[32];
 	char *cont; /* continue token of the next page */
-	struct ilb_object *acc; /* the pages listed so far */
-	int n_acc, cap_acc;
-	struct ident *keep;
-	int n_keep, cap_keep;
+	struct ident *listed; /* what the pages listed so far hold */
+	int n_listed, cap_listed;
 	bool relist; /* the stream said 410: list again at once */
 	char stream_error[256];
 	unsigned long stream_events;
@@ -94,7 +92,7 @@ struct ilb_kube {
 	/* watcher thread only */
 	char *token;
 	struct timespec token_mtime;
-	bool token_reload;
+	bool token_reload, token_failing;
 	unsigned seed;
 	/* under lock */
 	pthread_mutex_t lock;

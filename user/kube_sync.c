@@ -18,13 +18,6 @@ static int compare_names(const char *ns_a, const char *name_a, const char *ns_b,
 	return c ? c : strcmp(name_a, name_b);
 }
 
-static int compare_objects(const void *a, const void *b)
-{
-	const struct ilb_meta *x = &((const struct ilb_object *)a)->meta, *y = &((const struct ilb_object *)b)->meta;
-
-	return compare_names(x->ns, x->name, y->ns, y->name);
-}
-
 static int compare_idents(const void *a, const void *b)
 {
 	const struct ident *x = a, *y = b;
@@ -35,10 +28,7 @@ static int compare_idents(const void *a, const void *b)
 static void op_free(struct op *op)
 {
 	ilb_object_free(&op->obj);
-	for (int i = 0; i < op->n_objs; i++)
-		ilb_object_free(&op->objs[i]);
-	free(op->objs);
-	free(op->keep);
+	free(op->listed);
 	free(op);
 }
 
@@ -74,29 +64,20 @@ static int withdraw(struct ilb_kube *k, struct resource *r, const char *ns, cons
 
 static bool listed(const struct op *op, const char *ns, const char *name)
 {
-	struct ilb_object key;
-	struct ident id;
+	struct ident id = { 0 };
 
-	snprintf(key.meta.ns, sizeof(key.meta.ns), "%s", ns);
-	snprintf(key.meta.name, sizeof(key.meta.name), "%s", name);
-	id = (struct ident){ 0 };
 	snprintf(id.ns, sizeof(id.ns), "%s", ns);
 	snprintf(id.name, sizeof(id.name), "%s", name);
-	return bsearch(&key, op->objs, op->n_objs, sizeof(*op->objs), compare_objects) ||
-	       bsearch(&id, op->keep, op->n_keep, sizeof(*op->keep), compare_idents);
+	return bsearch(&id, op->listed, op->n_listed, sizeof(*op->listed), compare_idents);
 }
 
-/* A fresh list: what it lacks is withdrawn, the rest applied (equal objects change nothing). */
+/* A fresh list, whose objects came before it as upserts: what it lacks is withdrawn. */
 static int replace(struct ilb_kube *k, struct resource *r, struct op *op)
 {
 	const struct ilb_object *const *have;
 	struct ident *gone;
 	int n, n_gone = 0, changes = 0;
 
-	if (op->n_objs > 1)
-		qsort(op->objs, op->n_objs, sizeof(*op->objs), compare_objects);
-	if (op->n_keep > 1)
-		qsort(op->keep, op->n_keep, sizeof(*op->keep), compare_idents);
 	n = ilb_store_list(r->shadow, r->def->ilb_kind, &have);
 	/* the list is only valid until the store changes: collect first, withdraw after */
 	gone = calloc(n ? n : 1, sizeof(*gone));
@@ -111,8 +92,6 @@ static int replace(struct ilb_kube *k, struct resource *r, struct op *op)
 	}
 	for (int i = 0; i < n_gone; i++)
 		changes += withdraw(k, r, gone[i].ns, gone[i].name);
-	for (int i = 0; i < op->n_objs; i++)
-		changes += upsert(k, r, &op->objs[i]);
 	if (n_gone)
 		pr_info("kubernetes %s: %d objects gone since the last list", r->def->name, n_gone);
 	free(gone);
@@ -273,10 +252,7 @@ void ilb_kube_stop(struct ilb_kube *k)
 		curl_slist_free_all(r->headers);
 		free(r->body);
 		free(r->cont);
-		for (int j = 0; j < r->n_acc; j++)
-			ilb_object_free(&r->acc[j]);
-		free(r->acc);
-		free(r->keep);
+		free(r->listed);
 		for (int j = 0; j < r->n_reported; j++)
 			free(r->reported[j].msg);
 		free(r->reported);
