@@ -37,6 +37,53 @@ static void vip_text(const struct vip_key *k, char *buf, size_t len)
 	snprintf(buf, len, k->family == ILB_AF_INET6 ? "[%s]:%u" : "%s:%u", ip, (unsigned)__builtin_bswap16(k->port));
 }
 
+/* The L7 lane's figures: what an HPA or KEDA scales on (in-flight, concurrency per pool). */
+static void export_l7(struct ilb_agent *a, FILE *out)
+{
+	const struct ilb_l7_stats *st = ilb_l7_stats(a->l7);
+	static const struct {
+		const char *name, *help, *type;
+	} per_pod[] = {
+		{ "inferlb_pod_in_flight_requests", "Requests the L7 lane has sent to the pod and not seen answered.", "gauge" },
+		{ "inferlb_pod_picks_total", "Requests the scheduler sent to the pod.", "counter" },
+		{ "inferlb_pod_responses_total", "Responses of the pod that ended (streamed in the kernel).", "counter" },
+		{ "inferlb_pod_ttft_seconds_sum", "Time from request sent to first response byte, summed.", "counter" },
+	};
+
+	for (size_t m = 0; m < sizeof(per_pod) / sizeof(per_pod[0]); m++) {
+		fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", per_pod[m].name, per_pod[m].help, per_pod[m].name,
+			per_pod[m].type);
+		for (int id = 1; id < ILB_MAX_BACKENDS; id++) {
+			const struct ilb_backend_view *v = &a->rec.backends[id];
+			const struct ilb_l7_backend_stats *b = &st->backend[id];
+			double value = m == 0 ? atomic_load(&b->inflight) :
+				       m == 1 ? atomic_load(&b->picks) :
+				       m == 2 ? atomic_load(&b->responses) : atomic_load(&b->ttft_ns_sum) / 1e9;
+
+			if (v->state != ILB_BACKEND_EMPTY)
+				fprintf(out, "%s{pool=\"%s\",pod=\"%s\"} %.9g\n", per_pod[m].name,
+					a->rec.pools[v->pool_id].name, v->pod, value);
+		}
+	}
+	fprintf(out, "# HELP inferlb_pool_concurrency Requests in flight to the pool's pods.\n"
+		     "# TYPE inferlb_pool_concurrency gauge\n");
+	for (int p = 1; p < ILB_MAX_POOLS; p++) {
+		unsigned sum = 0;
+
+		if (!a->rec.pools[p].in_use)
+			continue;
+		for (int id = 1; id < ILB_MAX_BACKENDS; id++)
+			if (a->rec.backends[id].state != ILB_BACKEND_EMPTY && (int)a->rec.backends[id].pool_id == p)
+				sum += atomic_load(&st->backend[id].inflight);
+		fprintf(out, "inferlb_pool_concurrency{pool=\"%s\"} %u\n", a->rec.pools[p].name, sum);
+	}
+	fprintf(out, "# HELP inferlb_l7_events_total L7 lane requests and refusals by kind.\n"
+		     "# TYPE inferlb_l7_events_total counter\n");
+	for (int i = 0; i < ILB_L7__COUNT; i++)
+		fprintf(out, "inferlb_l7_events_total{kind=\"%s\"} %lu\n", ilb_l7_counter_names[i],
+			atomic_load(&st->counter[i]));
+}
+
 void ilb_agent_tick(struct ilb_agent *a)
 {
 	uint64_t gen = ilb_store_generation(a->store);
@@ -107,6 +154,8 @@ void ilb_agent_tick(struct ilb_agent *a)
 			if (a->rec.pools[id].in_use)
 				fprintf(out, "inferlb_pool_ready_backends{pool=\"%s\"} %d\n", a->rec.pools[id].name,
 					a->rec.pools[id].ready);
+		if (a->l7)
+			export_l7(a, out);
 		fprintf(out, "# HELP inferlb_datapath_packets_total Data-path counters by reason.\n"
 			     "# TYPE inferlb_datapath_packets_total counter\n");
 		if (!ilb_maps_stats(&a->maps, stats))
@@ -152,8 +201,26 @@ static cJSON *view_status(struct ilb_agent *a)
 	cJSON_AddStringToObject(l4, "iface", a->iface);
 	cJSON_AddStringToObject(l4, "xdp_mode", a->iface[0] ? ilb_xdp_mode_name(a->xdp_mode) : "");
 	cJSON_AddBoolToObject(l4, "attached", a->l4_attached);
-	cJSON_AddBoolToObject(l7, "enabled", 0);
-	cJSON_AddArrayToObject(l7, "listeners");
+	cJSON_AddBoolToObject(l7, "enabled", a->l7 != NULL);
+	cJSON *listeners = cJSON_AddArrayToObject(l7, "listeners");
+
+	if (a->l7) {
+		const struct ilb_l7_stats *st = ilb_l7_stats(a->l7);
+		struct ilb_route_table *t = ilb_route_build(a->store, &a->rec, a->vip.family ? &a->vip : NULL);
+
+		for (int i = 0; t && i < t->n_listeners; i++) {
+			char ip[64], text[80];
+
+			ilb_addr_format(&t->listeners[i].addr, ip, sizeof(ip));
+			snprintf(text, sizeof(text), t->listeners[i].addr.family == 6 ? "[%s]:%u" : "%s:%u", ip,
+				 t->listeners[i].port);
+			cJSON_AddItemToArray(listeners, cJSON_CreateString(text));
+		}
+		ilb_route_put(t);
+		cJSON_AddStringToObject(l7, "policy", ilb_policy_name(a->l7_cfg.policy));
+		cJSON_AddNumberToObject(l7, "connections", atomic_load(&st->connections));
+		cJSON_AddNumberToObject(l7, "requests", atomic_load(&st->counter[ILB_L7_REQUESTS]));
+	}
 	cJSON_AddStringToObject(res, "last_error", a->last_error);
 	return res;
 }
