@@ -67,7 +67,7 @@ nc bash -c "for i in 1 2 3 4 5 6; do curl -sf -m 60 -o $T_LOGDIR/kill\$i http://
 dl=$!
 sleep 1
 before=$(bpftool map dump pinned "$PIN_DIR/conntrack" | grep -c '"backend_id"')
-kill -9 "$PID_agent"
+kill -9 "$PID_agent"; wait "$PID_agent" 2>/dev/null
 sleep 1
 agent_start
 wait_for 5 test -S "$SOCK"

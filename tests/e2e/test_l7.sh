@@ -138,7 +138,7 @@ if grep -q '"client_cookie"' <<<"$dump" || grep -q '^\[\]' <<<"$dump"; then ok "
 fi
 
 # Agent SIGKILL: FailOpen keeps serving through XDP; a restart takes the gateway back.
-kill -9 "$PID_agent"
+kill -9 "$PID_agent"; wait "$PID_agent" 2>/dev/null
 sleep 1.5
 out=$(seed_curl -w '%{http_code}' -o /dev/null)
 check_eq "FailOpen: the gateway answers 1.5 s after an agent SIGKILL" "200" "$out"
@@ -153,7 +153,7 @@ grep -q "sk_lookup adopted" "$T_LOGDIR/agent.log" && ok "the restart adopted the
 # FailClose: without the agent, connections are refused at once.
 write_l7_manifests "1 2" FailClose
 sleep 1
-kill -9 "$PID_agent"
+kill -9 "$PID_agent"; wait "$PID_agent" 2>/dev/null
 sleep 1.5
 start=$(date +%s%N)
 out=$(seed_curl -w '%{http_code}' -o /dev/null 2>&1)
