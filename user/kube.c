@@ -165,7 +165,6 @@ static void forget_report(struct resource *r, const char *ns, const char *name)
 static void report_object(struct resource *r, const struct ident *id, const char *reason)
 {
 	char who[ILB_NS_MAX + ILB_NAME_MAX + 64];
-	int cap = r->n_reported;
 
 	for (int i = 0; i < r->n_reported; i++)
 		if (!compare_ident(&r->reported[i].id, id->ns, id->name) && !strcmp(r->reported[i].msg, reason))
@@ -173,7 +172,7 @@ static void report_object(struct resource *r, const struct ident *id, const char
 	forget_report(r, id->ns, id->name);
 	snprintf(who, sizeof(who), "%s %s/%s", r->def->kind, id->ns, id->name);
 	note_error(r->k, who, reason);
-	if (grow((void **)&r->reported, &cap, r->n_reported + 1, sizeof(*r->reported)) == 0 &&
+	if (grow((void **)&r->reported, &r->cap_reported, r->n_reported + 1, sizeof(*r->reported)) == 0 &&
 	    (r->reported[r->n_reported].msg = strdup(reason))) {
 		r->reported[r->n_reported].id = *id;
 		r->n_reported++;
@@ -213,10 +212,19 @@ static void curl_message(struct resource *r, CURLcode res, char *buf, size_t len
 	}
 }
 
-/* Retries after the backoff, by listing again. */
-static void retry(struct ilb_kube *k, struct resource *r, const char *msg)
+/* Lists again after the backoff, with jitter so that agents on every node spread out. */
+static void back_off(struct ilb_kube *k, struct resource *r)
 {
 	unsigned half = r->backoff_ms / 2;
+
+	r->phase = PH_WAIT;
+	r->next_ms = now_ms() + half + rand_r(&k->seed) % (half + 1);
+	r->backoff_ms = r->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : r->backoff_ms * 2;
+}
+
+/* Says what failed (once) and lists again after the backoff. */
+static void retry(struct ilb_kube *k, struct resource *r, const char *msg)
+{
 	bool known = false;
 
 	list_reset(r);
@@ -229,9 +237,7 @@ static void retry(struct ilb_kube *k, struct resource *r, const char *msg)
 	else
 		pr_debug("kubernetes %s: %s", r->def->name, msg);
 	snprintf(r->logged, sizeof(r->logged), "%s", msg);
-	r->phase = PH_WAIT;
-	r->next_ms = now_ms() + half + rand_r(&k->seed) % (half + 1);
-	r->backoff_ms = r->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : r->backoff_ms * 2;
+	back_off(k, r);
 }
 
 /* "HTTP 401 Unauthorized: message" from the Status the API server answers errors with. */
@@ -343,6 +349,7 @@ static void start(struct ilb_kube *k, struct resource *r, enum phase phase)
 	r->stream_error[0] = '\0';
 	r->errbuf[0] = '\0';
 	r->stream_events = 0;
+	r->from_list = false;
 	if (!ok || !r->headers || set_tls(k, e)) {
 		free(url);
 		retry(k, r, "cannot set up the request (out of memory or a bad TLS setting)");
@@ -619,6 +626,7 @@ static void list_done(struct ilb_kube *k, struct resource *r)
 	pthread_mutex_unlock(&k->lock);
 	push(k, op);
 	start(k, r, PH_WATCH);
+	r->from_list = true;
 }
 
 /* 404 on the kind: its CRD is not installed (yet). Known empty; asked again slowly. */
@@ -656,7 +664,11 @@ static void finish(struct ilb_kube *k, struct resource *r, CURLcode res)
 		pr_info("kubernetes %s: resourceVersion %s is too old (410 Gone); listing again", r->def->name,
 			phase == PH_WATCH ? r->rv : "of the continue token");
 		list_reset(r);
-		start(k, r, PH_LIST);
+		/* at once, unless the version a list just gave is already too old: no loop */
+		if (phase == PH_WATCH && r->from_list && now_ms() - r->started_ms < 1000)
+			back_off(k, r);
+		else
+			start(k, r, PH_LIST);
 		return;
 	}
 	if (r->stream_error[0]) {

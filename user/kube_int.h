@@ -64,10 +64,11 @@ struct resource {
 	struct ident *listed; /* what the pages listed so far hold */
 	int n_listed, cap_listed;
 	bool relist; /* the stream said 410: list again at once */
+	bool from_list; /* this watch starts from a list's version, not a watch's */
 	char stream_error[256];
 	unsigned long stream_events;
 	struct reported *reported; /* objects whose error was logged */
-	int n_reported;
+	int n_reported, cap_reported;
 	char logged[256]; /* the kind's last logged error */
 	bool missing_logged;
 	/* under k->lock */
