@@ -55,7 +55,7 @@ netns_add() {
 bg() {
 	local name=$1
 	shift
-	"$@" >"$T_LOGDIR/$name.log" 2>&1 &
+	"$@" >>"$T_LOGDIR/$name.log" 2>&1 &
 	T_PIDS+=($!)
 	eval "PID_${name//[^a-zA-Z0-9_]/_}=$!"
 }

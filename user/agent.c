@@ -47,6 +47,7 @@ static const struct option long_opts[] = {
 	{ "l7-policy", required_argument, NULL, 'L' },
 	{ "header-timeout", required_argument, NULL, 'H' },
 	{ "stall-timeout", required_argument, NULL, 'T' },
+	{ "splice", required_argument, NULL, 'X' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 },
@@ -74,6 +75,8 @@ static const char *const help_text[] = {
 	"--l7-policy NAME       sched (default), round-robin, random or least-request",
 	"--header-timeout MS    a request head must arrive within this, else 408 (default 10000)",
 	"--stall-timeout MS     a client that reads none of its response this long is closed (default 30000)",
+	"--splice MODE          sockmap (default: responses redirected in the kernel) or pipe (splice(2)",
+	"                       through the agent, for kernels whose sockmap cannot be used)",
 	"-v, --verbose          more logs (repeat for debug)",
 };
 
@@ -190,6 +193,13 @@ static int parse_args(struct ilb_agent *a, int argc, char **argv)
 		case 'T':
 			if (parse_ms("--stall-timeout", optarg, &a->l7_cfg.stall_timeout_ms))
 				return -EINVAL;
+			break;
+		case 'X':
+			if (strcmp(optarg, "sockmap") && strcmp(optarg, "pipe")) {
+				fprintf(stderr, "Error: --splice: expected sockmap or pipe\nUse --help\n");
+				return -EINVAL;
+			}
+			a->l7_cfg.splice_pipe = !strcmp(optarg, "pipe");
 			break;
 		case 'v':
 			ilb_log_level++;

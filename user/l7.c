@@ -112,7 +112,31 @@ static void client_free(struct ilb_l7 *l7, struct l7_client *c)
 	l7_request_clear(c);
 	free(c->carry);
 	free(c->out);
-	free(c);
+	l7_defer_free(l7, &c->obj);
+}
+
+void l7_defer_free(struct ilb_l7 *l7, struct l7_object *obj)
+{
+	obj->kind = L7_OBJ_DEAD;
+	if (l7->n_dead == l7->cap_dead) {
+		size_t cap = l7->cap_dead ? l7->cap_dead * 2 : 64;
+		void **p = realloc(l7->dead, cap * sizeof(*p));
+
+		if (!p) {
+			free(obj); /* no room to defer: the batch's later events are for other objects */
+			return;
+		}
+		l7->dead = p;
+		l7->cap_dead = cap;
+	}
+	l7->dead[l7->n_dead++] = obj;
+}
+
+static void free_dead(struct ilb_l7 *l7)
+{
+	for (size_t i = 0; i < l7->n_dead; i++)
+		free(l7->dead[i]);
+	l7->n_dead = 0;
 }
 
 /* Closes once the kernel's bytes are out (or the deadline passes: a client that reads
@@ -267,6 +291,10 @@ static void on_client(struct ilb_l7 *l7, struct l7_client *c, uint32_t events)
 			client_free(l7, c);
 		return;
 	}
+	if ((events & EPOLLOUT) && c->state == L7_STREAMING && c->backend && c->backend->piped) {
+		l7_pipe_pump(l7, c->backend);
+		return;
+	}
 	if ((events & EPOLLIN) && c->state == L7_READING) {
 		ssize_t n = recv(c->fd, buf, sizeof(buf), 0);
 
@@ -402,7 +430,7 @@ static void tick(struct ilb_l7 *l7)
 			struct l7_stream s = { 0 };
 			uint64_t acked;
 
-			if (l7->ticks % 100 || !c->backend)
+			if (l7->ticks % 100 || !c->backend || c->backend->piped)
 				break;
 			acked = tcp_acked(c->fd);
 			ilb_l7_kern_stream_get(l7->kern, c->backend->cookie, &s);
@@ -448,10 +476,11 @@ static void *l7_main(void *arg)
 					continue;
 			} else if (((struct l7_object *)p)->kind == L7_OBJ_CLIENT) {
 				on_client(l7, p, events[i].events);
-			} else {
+			} else if (((struct l7_object *)p)->kind == L7_OBJ_BACKEND) {
 				l7_on_backend(l7, p, events[i].events);
 			}
 		}
+		free_dead(l7);
 	}
 	return NULL;
 }
@@ -549,6 +578,8 @@ void ilb_l7_stop(struct ilb_l7 *l7)
 		if (l7->clients[i])
 			client_free(l7, l7->clients[i]);
 	l7_backends_free(l7);
+	free_dead(l7);
+	free(l7->dead);
 	ring_buffer__free(l7->ring);
 	int fds[] = { l7->listen_fd, l7->timer_fd, l7->wake_fd, l7->epfd };
 

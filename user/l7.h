@@ -24,6 +24,7 @@ struct ilb_l7_config {
 	unsigned stall_timeout_ms; /* a client that reads nothing of its response for this long is closed */
 	unsigned connect_timeout_ms;
 	enum ilb_policy policy; /* --l7-policy */
+	bool splice_pipe; /* --splice=pipe: responses through splice(2), not the sockmap */
 };
 
 void ilb_l7_config_default(struct ilb_l7_config *cfg);

@@ -16,7 +16,9 @@
 #define L7_MAX_CLIENTS 16384
 #define L7_MAX_IDLE_PER_BACKEND 64
 
-enum l7_obj_kind { L7_OBJ_CLIENT = 1, L7_OBJ_BACKEND = 2 };
+/* DEAD: freed during this epoll batch; its memory goes at the end of the batch, so a later
+ * event of the same batch that points at it is skipped rather than read after free. */
+enum l7_obj_kind { L7_OBJ_DEAD = 0, L7_OBJ_CLIENT = 1, L7_OBJ_BACKEND = 2 };
 
 /* Both connection kinds start with this, so an epoll event can tell them apart. */
 struct l7_object {
@@ -42,7 +44,8 @@ struct l7_client {
 	char *out; /* the agent's own bytes waiting for the kernel's to drain */
 	size_t out_len, out_off;
 	uint64_t kernel_bytes; /* redirected by sk_skb_splice, over every response so far */
-	uint64_t agent_bytes; /* written by the agent */
+	uint64_t agent_bytes; /* written by the agent (its own answers, and spliced responses) */
+	uint64_t agent_bytes_at_send; /* agent_bytes when the request went to the pod */
 	uint64_t last_acked, stall_since_ns;
 	/* the request being served */
 	uint64_t stream_id; /* slot | sequence << 32 */
@@ -53,6 +56,7 @@ struct l7_client {
 	char *forward; /* head and body for the backend */
 	size_t forward_len;
 	int pool;
+	struct ilb_route_table *table; /* the table the request was routed with, held */
 	bool head_request;
 	struct ilb_sched_pod *pods;
 	int n_pods;
@@ -73,6 +77,11 @@ struct l7_backend {
 	size_t out_off; /* of client->forward written */
 	struct l7_backend *next_idle;
 	uint64_t idle_since_ns;
+	/* the splice(2) path */
+	bool piped; /* not in the sockmap: the agent moves the response */
+	int pipe[2];
+	size_t in_pipe;
+	struct l7_stream framing;
 };
 
 struct ilb_l7 {
@@ -90,12 +99,16 @@ struct ilb_l7 {
 	struct l7_client *clients[L7_MAX_CLIENTS];
 	uint32_t next_slot, n_slots_used;
 	uint64_t ticks;
+	bool pipe_warned;
+	void **dead; /* objects to free after the current epoll batch */
+	size_t n_dead, cap_dead;
 	struct l7_backend *idle[ILB_MAX_BACKENDS]; /* kept connections per backend id */
 	struct ilb_prefix_lru *prefix[ILB_MAX_BACKENDS];
 	struct ilb_l7_stats stats;
 };
 
 /* l7.c */
+void l7_defer_free(struct ilb_l7 *l7, struct l7_object *obj);
 void l7_client_close(struct ilb_l7 *l7, struct l7_client *c);
 int l7_client_write(struct ilb_l7 *l7, struct l7_client *c, const char *data, size_t len);
 void l7_client_flush(struct ilb_l7 *l7, struct l7_client *c);
@@ -113,5 +126,9 @@ void l7_backend_release(struct ilb_l7 *l7, struct l7_backend *b, bool reuse);
 void l7_on_backend(struct ilb_l7 *l7, struct l7_backend *b, uint32_t events);
 void l7_backends_tick(struct ilb_l7 *l7, uint64_t now_ns);
 void l7_backends_free(struct ilb_l7 *l7);
+
+/* l7_pipe.c */
+int l7_pipe_arm(struct l7_backend *b, bool head_request);
+void l7_pipe_pump(struct ilb_l7 *l7, struct l7_backend *b);
 
 #endif

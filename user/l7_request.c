@@ -35,6 +35,8 @@ void l7_request_clear(struct l7_client *c)
 	free(c->prompt);
 	c->prompt = NULL;
 	ilb_prefix_blocks_free(&c->blocks);
+	ilb_route_put(c->table);
+	c->table = NULL;
 	memset(&c->sreq, 0, sizeof(c->sreq));
 	c->attempts = 0;
 	c->pool = -1;
@@ -189,7 +191,7 @@ static void pick_and_go(struct ilb_l7 *l7, struct l7_client *c, struct ilb_oai_r
 		return;
 	}
 	if (failed < 0) {
-		const struct ilb_rt_backend *be = &l7->table->pools[c->pool].backends[rc];
+		const struct ilb_rt_backend *be = &c->table->pools[c->pool].backends[rc];
 
 		if (build_forward(l7, c, oreq, model, be)) {
 			l7_client_error(l7, c, 500, "the request could not be rewritten", false, NULL);
@@ -197,7 +199,7 @@ static void pick_and_go(struct ilb_l7 *l7, struct l7_client *c, struct ilb_oai_r
 		}
 	} else {
 		/* the destination header names the first pick; rebuild it for the new pod */
-		const struct ilb_rt_backend *be = &l7->table->pools[c->pool].backends[rc];
+		const struct ilb_rt_backend *be = &c->table->pools[c->pool].backends[rc];
 		char *old = c->forward;
 		const char *hdr = old ? strstr(old, "x-gateway-destination-endpoint: ") : NULL;
 
@@ -284,6 +286,9 @@ void l7_request_start(struct ilb_l7 *l7, struct l7_client *c)
 	}
 	const struct ilb_rt_pool *pool = &t->pools[route.pool];
 
+	/* the request keeps its table: pods[].load and the pick's index point into it */
+	ilb_route_get(l7->table);
+	c->table = l7->table;
 	c->pool = route.pool;
 	snprintf(c->model, sizeof(c->model), "%s", route.model);
 	c->prompt = oreq.prompt ? strdup(oreq.prompt) : NULL;
@@ -323,7 +328,11 @@ static void backend_close(struct ilb_l7 *l7, struct l7_backend *b)
 		ilb_l7_kern_del_backend(l7->kern, b->cookie);
 	epoll_ctl(l7->epfd, EPOLL_CTL_DEL, b->fd, NULL);
 	close(b->fd);
-	free(b);
+	if (b->pipe[0] >= 0) {
+		close(b->pipe[0]);
+		close(b->pipe[1]);
+	}
+	l7_defer_free(l7, &b->obj);
 }
 
 static void unlink_idle(struct ilb_l7 *l7, struct l7_backend *b)
@@ -349,8 +358,8 @@ void l7_backend_release(struct ilb_l7 *l7, struct l7_backend *b, bool reuse)
 	}
 	for (struct l7_backend *i = l7->idle[b->id]; i; i = i->next_idle)
 		n_idle++;
-	if (!reuse || !b->connected || n_idle >= L7_MAX_IDLE_PER_BACKEND ||
-	    ilb_l7_kern_stream_end(l7->kern, b->cookie)) {
+	if (!reuse || !b->connected || n_idle >= L7_MAX_IDLE_PER_BACKEND || b->in_pipe ||
+	    (!b->piped && ilb_l7_kern_stream_end(l7->kern, b->cookie))) {
 		backend_close(l7, b);
 		return;
 	}
@@ -387,11 +396,22 @@ static void backend_ready(struct ilb_l7 *l7, struct l7_backend *b)
 	struct l7_client *c = b->client;
 	int rc = 0;
 
-	if (!b->in_map) {
+	if (!b->in_map && !b->piped && !l7->cfg.splice_pipe) {
 		rc = ilb_l7_kern_add_backend(l7->kern, b->fd, b->cookie);
 		b->in_map = rc == 0;
+		if (rc && !l7->pipe_warned) {
+			pr_warn("l7: the sockmap refuses backend sockets (%s): responses go through splice(2)",
+				strerror(-rc));
+			l7->pipe_warned = true;
+		}
+		b->piped = rc != 0;
+		rc = 0;
 	}
-	if (!rc)
+	if (l7->cfg.splice_pipe)
+		b->piped = true;
+	if (b->piped)
+		rc = l7_pipe_arm(b, c->head_request);
+	else
 		rc = ilb_l7_kern_stream_start(l7->kern, b->cookie, c->cookie, c->stream_id, c->head_request);
 	if (rc) {
 		pr_warn("l7: arming the backend connection: %s", strerror(-rc));
@@ -401,6 +421,7 @@ static void backend_ready(struct ilb_l7 *l7, struct l7_backend *b)
 	b->connected = true;
 	c->state = L7_STREAMING;
 	c->sent_ns = ilb_now_ns();
+	c->agent_bytes_at_send = c->agent_bytes;
 	c->last_acked = 0;
 	c->stall_since_ns = c->sent_ns;
 	atomic_fetch_add(&l7->stats.backend[b->id].inflight, 1);
@@ -414,7 +435,7 @@ static void backend_ready(struct ilb_l7 *l7, struct l7_backend *b)
 
 static void backend_connect(struct ilb_l7 *l7, struct l7_client *c, int index)
 {
-	const struct ilb_rt_backend *be = &l7->table->pools[c->pool].backends[index];
+	const struct ilb_rt_backend *be = &c->table->pools[c->pool].backends[index];
 	struct sockaddr_storage sa = { 0 };
 	socklen_t sa_len;
 	struct l7_backend *b;
@@ -448,6 +469,7 @@ static void backend_connect(struct ilb_l7 *l7, struct l7_client *c, int index)
 		goto fail;
 	b->obj.kind = L7_OBJ_BACKEND;
 	b->id = be->id;
+	b->pipe[0] = b->pipe[1] = -1;
 	b->fd = socket(be->addr.family == 6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (b->fd < 0) {
 		free(b);
@@ -534,6 +556,10 @@ void l7_on_backend(struct ilb_l7 *l7, struct l7_backend *b, uint32_t events)
 	}
 	if (events & EPOLLOUT) {
 		backend_send(l7, b);
+		return;
+	}
+	if (b->piped) {
+		l7_pipe_pump(l7, b);
 		return;
 	}
 	if (events & EPOLLIN) {

@@ -2,6 +2,7 @@
 # test_l7 - the L7 lane end to end: the seed's gateway on port 8888 (sk_lookup to the agent,
 # responses spliced in the kernel) in front of vllm-sim pods in namespaces; real clients
 # (curl, the openai npm package, node streams); bad requests; agent SIGKILL fail-open.
+# L7_SPLICE=pipe runs it all on the splice(2) path instead of the sockmap.
 set -u
 source "$(dirname "$0")/../lib.sh"
 t_init
@@ -13,7 +14,7 @@ NODE_DIR=$(cd "$(dirname "$0")/../node" && pwd)
 agent_l7_start() {
 	bg agent nsenter --net="/run/netns/$NS_NODE" "$BUILD/inferlb-agent" --manifests "$MANIFESTS" --iface uplink \
 		--pin-dir "$PIN_DIR" --socket "$SOCK" --metrics-addr off --keep --max-body 200000 \
-		--header-timeout 1000 -v
+		--header-timeout 1000 --splice "${L7_SPLICE:-sockmap}" -v
 }
 
 # requests_on I: requests pod I has answered (vllm:request_success_total summed).
