@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# test_l7_routing - what the L7 lane decides per request: two pools told apart by model
+# name (no Host route), a model rewrite, saturation shedding only Sheddable requests, and a
+# pod that dies mid-stream closing its client instead of leaving it hanging.
+set -u
+source "$(dirname "$0")/../lib.sh"
+t_init
+source "$(dirname "$0")/l4_topology.sh"
+source "$(dirname "$0")/l7_topology.sh"
+on_cleanup topology_cleanup
+
+# Pods 1-2 serve the seed's model (pool qwen); pod 3 serves "llama" (pool llama).
+write_models() {
+	local f=$MANIFESTS/models.yaml.tmp
+	write_l7_manifests "1 2"
+	cat >"$f" <<YAML
+apiVersion: inference.networking.k8s.io/v1
+kind: InferencePool
+metadata:
+  name: llama
+  namespace: default
+spec:
+  selector:
+    matchLabels:
+      app: llama
+  targetPorts:
+  - number: 8000
+  endpointPickerRef:
+    name: inferlb
+    port:
+      number: 9002
+---
+apiVersion: inference.networking.x-k8s.io/v1alpha2
+kind: InferenceModel
+metadata:
+  name: qwen
+  namespace: default
+spec:
+  modelName: $SEED_MODEL
+  criticality: Critical
+  poolRef:
+    name: qwen
+---
+apiVersion: inference.networking.x-k8s.io/v1alpha2
+kind: InferenceModel
+metadata:
+  name: llama
+  namespace: default
+spec:
+  modelName: llama
+  criticality: Standard
+  poolRef:
+    name: llama
+---
+apiVersion: inference.networking.x-k8s.io/v1alpha2
+kind: InferenceModel
+metadata:
+  name: assistant
+  namespace: default
+spec:
+  modelName: assistant
+  criticality: Standard
+  poolRef:
+    name: llama
+  targetModels:
+  - name: llama
+    weight: 100
+---
+apiVersion: inference.networking.x-k8s.io/v1alpha2
+kind: InferenceObjective
+metadata:
+  name: batch
+  namespace: default
+spec:
+  priority: -1
+  poolRef:
+    name: qwen
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: llama-3
+  namespace: default
+  labels:
+    app: llama
+status:
+  podIP: 198.19.3.2
+  conditions:
+  - type: Ready
+    status: "True"
+YAML
+	mv "$f" "$MANIFESTS/models.yaml"
+}
+
+# by_model MODEL [ARGS]: a completion with no Host route (the address as Host).
+by_model() {
+	local model=$1
+	shift
+	nc curl -s -m 30 "http://$GW:$GW_PORT/v1/completions" -H "Content-Type: application/json" \
+		-d '{"model":"'"$model"'","prompt":"hello","max_tokens":4}' "$@"
+}
+
+topology_up 3 || { not_ok "topology" "could not build the namespaces"; t_done; exit 1; }
+# Slow pods with one sequence at a time, so that a burst queues and the pool saturates.
+sim_start 1 --max-num-seqs 1 --decode-step-ms 40 --output-len 8 --time-scale 1
+sim_start 2 --max-num-seqs 1 --decode-step-ms 40 --output-len 8 --time-scale 1
+bg sim3 ip netns exec "${T_PREFIX}p3" "$BUILD/vllm-sim" --host 198.19.3.2 --port 8000 --model llama --time-scale 0.05
+write_models
+bg agent nsenter --net="/run/netns/$NS_NODE" "$BUILD/inferlb-agent" --manifests "$MANIFESTS" --iface uplink \
+	--pin-dir "$PIN_DIR" --socket "$SOCK" --metrics-addr off --keep -v
+wait_for 10 nn_host test -S "$SOCK"
+wait_for 10 by_model llama -f -o /dev/null
+
+out=$(by_model llama)
+grep -q '"model":"llama"' <<<"$out" && ok "model llama goes to the llama pool" || not_ok "model llama goes to the llama pool" "${out:0:300}"
+out=$(by_model "$SEED_MODEL")
+grep -q '"model":"/models/Qwen1.5-4B-Chat/"' <<<"$out" && ok "the seed's model goes to the qwen pool" ||
+	not_ok "the seed's model goes to the qwen pool" "${out:0:300}"
+out=$(by_model assistant)
+grep -q '"model":"llama"' <<<"$out" && ok "model assistant is rewritten to llama (targetModels)" ||
+	not_ok "model assistant is rewritten to llama" "${out:0:300}"
+code=$(by_model no-such-model -o "$T_LOGDIR/nf.json" -w '%{http_code}')
+if [ "$code" == 404 ] && grep -q 'The model `no-such-model` does not exist' "$T_LOGDIR/nf.json"; then
+	ok "a model no pool serves: 404 from the gateway, OpenAI-style"
+else
+	not_ok "a model no pool serves: 404" "got $code: $(head -c 200 "$T_LOGDIR/nf.json")"
+fi
+
+# Saturation: a burst queues on both qwen pods; then the objective "batch" (priority -1)
+# is shed with 429 while a Critical request is still served.
+nc bash -c "for i in \$(seq 1 24); do curl -s -m 60 -o /dev/null http://$GW:$GW_PORT/v1/completions \
+	-H 'Content-Type: application/json' -d '{\"model\":\"$SEED_MODEL\",\"prompt\":\"p\$i\",\"max_tokens\":8,\"ignore_eos\":true}' & done; wait" &
+burst=$!
+saturated=0
+for _ in $(seq 1 40); do
+	q=$($BUILD/inferlb --socket "$SOCK" backends default/qwen -j | grep -o '"queue":[0-9.]*' | cut -d: -f2 | sort -n | head -1)
+	if [ "${q%.*}" -gt 5 ] 2>/dev/null; then saturated=1; break; fi
+	sleep 0.1
+done
+shed=$(by_model "$SEED_MODEL" -H "x-gateway-inference-objective: batch" -o "$T_LOGDIR/shed.json" -w '%{http_code}')
+crit=$(by_model "$SEED_MODEL" -o /dev/null -w '%{http_code}')
+if [ "$saturated" == 1 ] && [ "$shed" == 429 ] && grep -q '"code":429' "$T_LOGDIR/shed.json" && [ "$crit" == 200 ]; then
+	ok "a saturated pool sheds the Sheddable objective (429) and serves Critical (200)"
+else
+	not_ok "a saturated pool sheds only Sheddable" "saturated=$saturated sheddable=$shed critical=$crit" "$(head -c 200 "$T_LOGDIR/shed.json")"
+fi
+wait $burst
+
+# A pod that dies mid-stream: the client sees the connection close, not a hang.
+start=$(date +%s)
+nc curl -s -N -m 30 -o "$T_LOGDIR/cut.txt" "http://$GW:$GW_PORT/v1/completions" -H "Content-Type: application/json" \
+	-d '{"model":"llama","prompt":"long","max_tokens":4000,"ignore_eos":true,"stream":true}' &
+cl=$!
+sleep 1
+kill -9 "$PID_sim3"
+wait "$PID_sim3" 2>/dev/null
+wait $cl
+rc=$?
+took=$(($(date +%s) - start))
+if [ "$rc" -ne 0 ] && [ "$took" -lt 10 ] && grep -q '^data: {' "$T_LOGDIR/cut.txt"; then
+	ok "a pod killed mid-stream closes the client (curl exit $rc after ${took} s, partial stream)"
+else
+	not_ok "a pod killed mid-stream closes the client" "curl exit $rc after ${took} s" "$(tail -c 200 "$T_LOGDIR/cut.txt")"
+fi
+infl=$($BUILD/inferlb --socket "$SOCK" backends -j | grep -o '"in_flight":[0-9]*' | cut -d: -f2 | paste -sd+ | bc)
+check_eq "no request stays in flight after the pod died" "0" "$infl"
+t_done
