@@ -11,6 +11,7 @@ packages=(
 	iproute2 ethtool curl openssl wrk gnuplot-nox
 	haproxy nginx-light iptables nftables procps psmisc bc python3-yaml
 	libclang-rt-14-dev
+	qemu-system-x86 busybox-static cpio
 )
 # These commands may already come from other packages; install Debian's only when absent.
 command -v kubectl >/dev/null 2>&1 || packages+=(kubernetes-client)
