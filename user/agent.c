@@ -48,6 +48,8 @@ static const struct option long_opts[] = {
 	{ "header-timeout", required_argument, NULL, 'H' },
 	{ "stall-timeout", required_argument, NULL, 'T' },
 	{ "splice", required_argument, NULL, 'X' },
+	{ "hold-max", required_argument, NULL, 'O' },
+	{ "hold-timeout", required_argument, NULL, 'W' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 },
@@ -75,6 +77,8 @@ static const char *const help_text[] = {
 	"--l7-policy NAME       sched (default), round-robin, random or least-request",
 	"--header-timeout MS    a request head must arrive within this, else 408 (default 10000)",
 	"--stall-timeout MS     a client that reads none of its response this long is closed (default 30000)",
+	"--hold-max N           requests that may wait for a pod of a pool scaled to zero (default 1024)",
+	"--hold-timeout MS      how long one waits before 503 (default 300000: a model server's cold start)",
 	"--splice MODE          sockmap (default: responses redirected in the kernel) or pipe (splice(2)",
 	"                       through the agent, for kernels whose sockmap cannot be used)",
 	"-v, --verbose          more logs (repeat for debug)",
@@ -192,6 +196,21 @@ static int parse_args(struct ilb_agent *a, int argc, char **argv)
 			break;
 		case 'T':
 			if (parse_ms("--stall-timeout", optarg, &a->l7_cfg.stall_timeout_ms))
+				return -EINVAL;
+			break;
+		case 'O': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+
+			if (*end || v < 0 || v > 1000000) {
+				fprintf(stderr, "Error: --hold-max: expected 0..1000000, got \"%s\"\nUse --help\n", optarg);
+				return -EINVAL;
+			}
+			a->l7_cfg.hold_max = v;
+			break;
+		}
+		case 'W':
+			if (parse_ms("--hold-timeout", optarg, &a->l7_cfg.hold_timeout_ms))
 				return -EINVAL;
 			break;
 		case 'X':

@@ -77,6 +77,12 @@ static void export_l7(struct ilb_agent *a, FILE *out)
 				sum += atomic_load(&st->backend[id].inflight);
 		fprintf(out, "inferlb_pool_concurrency{pool=\"%s\"} %u\n", a->rec.pools[p].name, sum);
 	}
+	fprintf(out, "# HELP inferlb_pool_pending_requests Requests waiting for a pod of the pool (scale from zero).\n"
+		     "# TYPE inferlb_pool_pending_requests gauge\n");
+	for (int p = 1; p < ILB_MAX_POOLS; p++)
+		if (a->rec.pools[p].in_use)
+			fprintf(out, "inferlb_pool_pending_requests{pool=\"%s\"} %u\n", a->rec.pools[p].name,
+				atomic_load(&st->pending[p]));
 	fprintf(out, "# HELP inferlb_l7_events_total L7 lane requests and refusals by kind.\n"
 		     "# TYPE inferlb_l7_events_total counter\n");
 	for (int i = 0; i < ILB_L7__COUNT; i++)
@@ -267,7 +273,7 @@ static cJSON *view_pools(struct ilb_agent *a)
 				concurrency += atomic_load(&ilb_l7_stats(a->l7)->backend[b].inflight);
 		cJSON_AddNumberToObject(p, "concurrency", concurrency);
 		cJSON_AddStringToObject(p, "derived_from", obj ? obj->pool.derived_from : "");
-		cJSON_AddNumberToObject(p, "pending", 0);
+		cJSON_AddNumberToObject(p, "pending", a->l7 ? atomic_load(&ilb_l7_stats(a->l7)->pending[id]) : 0);
 		cJSON_AddItemToArray(pools, p);
 	}
 	return res;

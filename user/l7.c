@@ -35,7 +35,7 @@
 
 const char *const ilb_l7_counter_names[ILB_L7__COUNT] = {
 	"requests", "accepted", "bad_request", "not_found", "shed",	   "no_pod",
-	"timeout",  "too_large", "bad_gateway", "client_gone", "stalled", "retries",
+	"timeout",  "too_large", "bad_gateway", "client_gone", "stalled", "retries", "held",
 };
 
 void ilb_l7_config_default(struct ilb_l7_config *cfg)
@@ -47,6 +47,8 @@ void ilb_l7_config_default(struct ilb_l7_config *cfg)
 	cfg->stall_timeout_ms = 30000;
 	cfg->connect_timeout_ms = 3000;
 	cfg->policy = ILB_POLICY_SCHED;
+	cfg->hold_max = 1024;
+	cfg->hold_timeout_ms = 300000; /* a model server's cold start: image pull, weights load */
 }
 
 static void count(struct ilb_l7 *l7, enum ilb_l7_counter c)
@@ -100,6 +102,7 @@ static bool client_drained(const struct l7_client *c)
 
 static void client_free(struct ilb_l7 *l7, struct l7_client *c)
 {
+	l7_hold_release(l7, c);
 	if (c->backend)
 		l7_backend_release(l7, c->backend, false);
 	ilb_l7_kern_del_client(l7->kern, c->cookie);
@@ -143,6 +146,7 @@ static void free_dead(struct ilb_l7 *l7)
  * nothing must not hold the connection forever). */
 void l7_client_close(struct ilb_l7 *l7, struct l7_client *c)
 {
+	l7_hold_release(l7, c);
 	if (c->backend)
 		l7_backend_release(l7, c->backend, false);
 	c->state = L7_CLOSING;
@@ -307,7 +311,7 @@ static void on_client(struct ilb_l7 *l7, struct l7_client *c, uint32_t events)
 		events |= EPOLLRDHUP; /* EOF */
 	}
 	if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
-		if (c->state == L7_STREAMING || c->state == L7_CONNECTING) {
+		if (c->state == L7_STREAMING || c->state == L7_CONNECTING || c->state == L7_HOLDING) {
 			count(l7, ILB_L7_CLIENT_GONE);
 			/* The pod stops being charged for a response nobody reads. */
 			if (c->backend)
@@ -320,6 +324,7 @@ static void on_client(struct ilb_l7 *l7, struct l7_client *c, uint32_t events)
 /* The response ended: the connection reads its next request. */
 void l7_client_response_done(struct ilb_l7 *l7, struct l7_client *c, uint64_t bytes)
 {
+	l7_hold_release(l7, c);
 	c->kernel_bytes += bytes;
 	l7_request_clear(c);
 	if (!c->keep_alive) {
@@ -420,6 +425,8 @@ static void tick(struct ilb_l7 *l7)
 				l7_client_close(l7, c);
 			}
 			break;
+		case L7_HOLDING:
+			break; /* l7_hold_tick */
 		case L7_CONNECTING:
 			if (now > c->deadline_ns)
 				l7_request_connect_failed(l7, c);
@@ -447,6 +454,7 @@ static void tick(struct ilb_l7 *l7)
 		}
 	}
 	l7_backends_tick(l7, now);
+	l7_hold_tick(l7, now);
 }
 
 static void *l7_main(void *arg)

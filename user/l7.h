@@ -25,6 +25,8 @@ struct ilb_l7_config {
 	unsigned connect_timeout_ms;
 	enum ilb_policy policy; /* --l7-policy */
 	bool splice_pipe; /* --splice=pipe: responses through splice(2), not the sockmap */
+	unsigned hold_max; /* requests waiting for a pod of a scaled-to-zero pool, at most */
+	unsigned hold_timeout_ms; /* how long one waits before 503 */
 };
 
 void ilb_l7_config_default(struct ilb_l7_config *cfg);
@@ -50,12 +52,14 @@ enum ilb_l7_counter {
 	ILB_L7_CLIENT_GONE, /* a client left mid-response */
 	ILB_L7_STALLED, /* a client that stopped reading, closed */
 	ILB_L7_RETRIES, /* connect failures retried on the next-best pod */
+	ILB_L7_HELD, /* requests that waited for a pod (scale from zero) */
 	ILB_L7__COUNT,
 };
 
 struct ilb_l7_stats {
 	atomic_ulong counter[ILB_L7__COUNT];
 	atomic_uint connections;
+	atomic_uint pending[ILB_MAX_POOLS]; /* requests waiting for a pod, by kernel pool id */
 	struct ilb_l7_backend_stats backend[ILB_MAX_BACKENDS];
 };
 

@@ -25,7 +25,8 @@ struct l7_object {
 	enum l7_obj_kind kind;
 };
 
-enum l7_client_state { L7_READING = 0, L7_CONNECTING, L7_STREAMING, L7_CLOSING };
+/* HOLDING: the request waits for a pod of a pool scaled to zero. */
+enum l7_client_state { L7_READING = 0, L7_HOLDING, L7_CONNECTING, L7_STREAMING, L7_CLOSING };
 
 struct l7_backend;
 
@@ -65,6 +66,10 @@ struct l7_client {
 	char model[ILB_MODEL_NAME_MAX];
 	char *prompt;
 	int attempts;
+	/* scale from zero: held until a pod is ready, in arrival order */
+	bool held;
+	uint32_t held_pool; /* kernel pool id, for the pending count */
+	uint64_t hold_seq, hold_deadline_ns;
 };
 
 struct l7_backend {
@@ -100,6 +105,9 @@ struct ilb_l7 {
 	uint32_t next_slot, n_slots_used;
 	uint64_t ticks;
 	bool pipe_warned;
+	uint64_t hold_seq;
+	unsigned n_held;
+	const struct ilb_route_table *hold_table; /* the table the held requests last tried */
 	void **dead; /* objects to free after the current epoll batch */
 	size_t n_dead, cap_dead;
 	struct l7_backend *idle[ILB_MAX_BACKENDS]; /* kept connections per backend id */
@@ -120,6 +128,10 @@ void l7_client_response_done(struct ilb_l7 *l7, struct l7_client *c, uint64_t by
 void l7_request_start(struct ilb_l7 *l7, struct l7_client *c);
 void l7_request_clear(struct l7_client *c);
 void l7_request_connect_failed(struct ilb_l7 *l7, struct l7_client *c);
+/* The request leaves the hold queue (dispatched, answered, or its client gone). */
+void l7_hold_release(struct ilb_l7 *l7, struct l7_client *c);
+/* Tries every held request again in arrival order; answers 503 past the deadline. */
+void l7_hold_tick(struct ilb_l7 *l7, uint64_t now_ns);
 /* Detaches a backend connection from its request: back to the idle list when `reuse`
  * (its response ended cleanly), closed otherwise. Releases the pod's in-flight count. */
 void l7_backend_release(struct ilb_l7 *l7, struct l7_backend *b, bool reuse);

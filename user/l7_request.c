@@ -165,6 +165,74 @@ static int build_forward(struct ilb_l7 *l7, struct l7_client *c, struct ilb_oai_
 
 static void backend_connect(struct ilb_l7 *l7, struct l7_client *c, int index);
 
+/* No pod of a scaled-to-zero pool: the request waits (its client's reads paused). */
+static void hold(struct ilb_l7 *l7, struct l7_client *c)
+{
+	struct epoll_event ev = { .events = EPOLLRDHUP, .data.ptr = c };
+
+	if (!c->held) {
+		c->held = true;
+		c->hold_seq = ++l7->hold_seq;
+		c->hold_deadline_ns = ilb_now_ns() + (uint64_t)l7->cfg.hold_timeout_ms * 1000000;
+		c->held_pool = c->table->pools[c->pool].kernel_id;
+		l7->n_held++;
+		count(l7, ILB_L7_HELD);
+		if (c->held_pool < ILB_MAX_POOLS)
+			atomic_fetch_add(&l7->stats.pending[c->held_pool], 1);
+	}
+	c->state = L7_HOLDING;
+	epoll_ctl(l7->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+void l7_hold_release(struct ilb_l7 *l7, struct l7_client *c)
+{
+	if (!c->held)
+		return;
+	c->held = false;
+	l7->n_held--;
+	if (c->held_pool < ILB_MAX_POOLS)
+		atomic_fetch_sub(&l7->stats.pending[c->held_pool], 1);
+}
+
+static int by_hold_seq(const void *a, const void *b)
+{
+	const struct l7_client *x = *(struct l7_client *const *)a, *y = *(struct l7_client *const *)b;
+
+	return x->hold_seq < y->hold_seq ? -1 : x->hold_seq > y->hold_seq;
+}
+
+void l7_hold_tick(struct ilb_l7 *l7, uint64_t now_ns)
+{
+	struct l7_client **held;
+	unsigned n = 0;
+	bool retry = l7->table != l7->hold_table;
+
+	if (!l7->n_held)
+		return;
+	held = malloc(l7->n_held * sizeof(*held));
+	if (!held)
+		return;
+	for (int i = 0; i < L7_MAX_CLIENTS && n < l7->n_held; i++)
+		if (l7->clients[i] && l7->clients[i]->state == L7_HOLDING)
+			held[n++] = l7->clients[i];
+	qsort(held, n, sizeof(*held), by_hold_seq);
+	l7->hold_table = l7->table;
+	for (unsigned i = 0; i < n; i++) {
+		struct l7_client *c = held[i];
+
+		if (now_ns > c->hold_deadline_ns) {
+			l7_hold_release(l7, c);
+			count(l7, ILB_L7_NO_POD);
+			l7_client_error(l7, c, 503, "no model server became ready in time", false, "30");
+		} else if (retry) {
+			l7_request_clear(c);
+			c->state = L7_READING;
+			l7_request_start(l7, c);
+		}
+	}
+	free(held);
+}
+
 /* Picks (or re-picks after a failure) and starts the connection. */
 static void pick_and_go(struct ilb_l7 *l7, struct l7_client *c, struct ilb_oai_req *oreq, const char *model,
 			int failed)
@@ -181,6 +249,11 @@ static void pick_and_go(struct ilb_l7 *l7, struct l7_client *c, struct ilb_oai_r
 		l7_client_error(l7, c, 429, res.reason ? res.reason : "the pool is saturated", c->keep_alive, "1");
 		if (c->keep_alive)
 			l7_client_response_done(l7, c, 0);
+		return;
+	}
+	if (rc == -ENOENT && failed < 0 && c->table->pools[c->pool].hold &&
+	    (c->held || l7->n_held < l7->cfg.hold_max)) {
+		hold(l7, c);
 		return;
 	}
 	if (rc < 0) {
@@ -441,6 +514,7 @@ static void backend_connect(struct ilb_l7 *l7, struct l7_client *c, int index)
 	struct l7_backend *b;
 	int one = 1;
 
+	l7_hold_release(l7, c);
 	c->attempts++;
 	c->backend_id = be->id;
 	c->sequence++;

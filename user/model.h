@@ -299,7 +299,9 @@ bool ilb_kservice_equal(const struct ilb_kservice *a, const struct ilb_kservice 
 struct ilb_endpoint {
 	const struct ilb_pod *pod;
 	struct ilb_addr addr;
-	uint16_t port;
+	uint16_t port; /* the target port: the model server, where its /metrics is */
+	uint16_t traffic_port; /* where requests go: the queue-proxy's port when the pool
+				  has one and the pod declares it (Knative), else port */
 	char engine[16]; /* label inference.networking.k8s.io/engine-type, default "vllm" */
 };
 

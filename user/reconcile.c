@@ -305,7 +305,7 @@ static int sync_membership(struct ilb_reconciler *r, const struct ilb_store *sto
 		r->pools[pool_id].flags = pool->failure_mode == ILB_FAIL_OPEN ? ILB_POOL_FAIL_OPEN : 0;
 		n = ilb_pool_endpoints(store, pool, &eps);
 		for (int e = 0; e < n; e++) {
-			int id = find_backend(r, pool_id, &eps[e].addr, eps[e].port);
+			int id = find_backend(r, pool_id, &eps[e].addr, eps[e].traffic_port);
 			struct ilb_backend_view *v;
 
 			if (id < 0)
@@ -320,10 +320,11 @@ static int sync_membership(struct ilb_reconciler *r, const struct ilb_store *sto
 				v->id = id;
 				v->pool_id = pool_id;
 				v->addr = eps[e].addr;
-				v->port = eps[e].port;
+				v->port = eps[e].traffic_port;
 				v->score = ILB_SCORE_MAX;
 			}
 			pod_key(eps[e].pod, v->pod, sizeof(v->pod));
+			v->metrics_port = eps[e].port;
 			v->state = is_drained(r, v->pod) ? ILB_BACKEND_DRAINING : ILB_BACKEND_READY;
 			v->down_since_ns = 0;
 			seen_backend[id] = true;
@@ -339,7 +340,7 @@ static int sync_membership(struct ilb_reconciler *r, const struct ilb_store *sto
 			ilb_addr_format(&v->addr, ip, sizeof(ip));
 			snprintf(t->key, sizeof(t->key), "%u", id);
 			snprintf(t->url, sizeof(t->url), v->addr.family == 6 ? "http://[%s]:%u/metrics" : "http://%s:%u/metrics",
-				 ip, v->port);
+				 ip, v->metrics_port ? v->metrics_port : v->port);
 			t->engine = ilb_engine_parse(eps[e].engine);
 		}
 		free(eps);

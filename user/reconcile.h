@@ -18,7 +18,8 @@ struct ilb_backend_view {
 	uint32_t pool_id;
 	char pod[ILB_NS_MAX + ILB_NAME_MAX]; /* "ns/name" */
 	struct ilb_addr addr;
-	uint16_t port;
+	uint16_t port; /* where requests and connections go */
+	uint16_t metrics_port; /* where /metrics is scraped, 0 = port */
 	uint8_t state; /* enum ilb_backend_state */
 	bool resolved; /* next hop known */
 	uint32_t score;

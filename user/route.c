@@ -47,9 +47,11 @@ static int add_pools(struct ilb_route_table *t, const struct ilb_store *store, c
 		int id, cap = 0;
 
 		snprintf(p->name, sizeof(p->name), "%s/%s", objs[i]->meta.ns, objs[i]->meta.name);
+		p->hold = objs[i]->pool.derived_from[0] != '\0';
 		id = rec ? ilb_reconciler_find_pool(rec, p->name) : -1;
 		if (id < 0)
 			continue;
+		p->kernel_id = id;
 		for (int b = 1; b < ILB_MAX_BACKENDS; b++) {
 			const struct ilb_backend_view *v = &rec->backends[b];
 

@@ -28,6 +28,8 @@ struct ilb_rt_pool {
 	struct ilb_rt_backend *backends;
 	int n_backends;
 	int32_t priority; /* of the objective naming this pool (0 without one) */
+	uint32_t kernel_id; /* the pool's id in the maps, 0 when it has none yet */
+	bool hold; /* derived from a Knative Service: requests wait for a pod (scale from zero) */
 };
 
 /* A weighted choice among pools (HTTPRoute backendRefs, Knative traffic). */

@@ -70,6 +70,11 @@ int ilb_pool_endpoints(const struct ilb_store *store, const struct ilb_pool *poo
 			ep->pod = pod;
 			ep->addr = pod->ips[0];
 			ep->port = pool->target_ports[p];
+			ep->traffic_port = ep->port;
+			/* Knative's concurrency autoscaler counts what passes its queue-proxy */
+			for (int c = 0; pool->queue_proxy_port && c < pod->n_ports; c++)
+				if (pod->ports[c].port == pool->queue_proxy_port)
+					ep->traffic_port = pool->queue_proxy_port;
 			snprintf(ep->engine, sizeof(ep->engine), "%s", engine);
 		}
 	}

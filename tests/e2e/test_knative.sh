@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# test_knative - the seed's Knative Service as the only routing object: its pool and
+# objective derived by the agent, the seed's curl routed by Host, the Knative queue-proxy
+# port used when pods have one, and scale from zero (held requests answered once a pod is
+# Ready; the bounds answered 503 with Retry-After; a client that gives up leaves the queue).
+set -u
+source "$(dirname "$0")/../lib.sh"
+t_init
+source "$(dirname "$0")/l4_topology.sh"
+source "$(dirname "$0")/l7_topology.sh"
+on_cleanup topology_cleanup
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
+
+# The seed's Service exactly as examples/seed has it, and the seed's Gateway with an address.
+write_kn() {
+	cp "$REPO/examples/seed/qwen-service.yaml" "$MANIFESTS/qwen-service.yaml"
+	cat >"$MANIFESTS/gateway.yaml.tmp" <<YAML
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata:
+  name: knative-gateway
+  namespace: knative-serving
+  annotations:
+    inferlb.io/vip: "$GW"
+spec:
+  gatewayClassName: ack-gateway
+  listeners:
+  - name: llm-gw
+    protocol: HTTP
+    port: $GW_PORT
+YAML
+	mv "$MANIFESTS/gateway.yaml.tmp" "$MANIFESTS/gateway.yaml"
+}
+
+# kn_pods "1 2" [QUEUE_PROXY]: the Service's pods, Ready; with a queue-proxy port when asked.
+kn_pods() {
+	local f=$MANIFESTS/pods.yaml.tmp i
+	: >"$f"
+	for i in $1; do
+		cat >>"$f" <<YAML
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: qwen-00001-deployment-$i
+  namespace: default
+  labels:
+    serving.knative.dev/service: qwen
+    serving.knative.dev/revision: qwen-00001
+spec:
+  containers:
+  - name: vllm-container
+    ports:
+    - containerPort: 8080
+YAML
+		[ -n "${2:-}" ] && cat >>"$f" <<YAML
+  - name: queue-proxy
+    ports:
+    - containerPort: 8012
+      name: queue-port
+YAML
+		cat >>"$f" <<YAML
+status:
+  podIP: 198.19.$i.2
+  conditions:
+  - type: Ready
+    status: "True"
+YAML
+	done
+	mv "$f" "$MANIFESTS/pods.yaml"
+}
+
+kn_curl() {
+	nc curl -s -m 30 "http://$GW:$GW_PORT/v1/chat/completions" -H "Host: qwen.default.example.com" \
+		-H "Content-Type: application/json" -d "$SEED_BODY" "$@"
+}
+
+# ready_field FIELD: FIELD of the first ready backend.
+ready_field() {
+	$BUILD/inferlb --socket "$SOCK" backends -j | python3 -c '
+import json, sys
+for b in json.load(sys.stdin):
+    if b["state"] == "ready":
+        print(b[sys.argv[1]]); break' "$1"
+}
+
+pending() {
+	$BUILD/inferlb --socket "$SOCK" pools -j | grep -o '"pending":[0-9]*' | cut -d: -f2 | paste -sd+ | bc
+}
+
+topology_up 2 || { not_ok "topology" "could not build the namespaces"; t_done; exit 1; }
+for i in 1 2; do
+	bg "sim$i" ip netns exec "${T_PREFIX}p$i" "$BUILD/vllm-sim" --host "198.19.$i.2" --port 8080 \
+		--model "$SEED_MODEL" --time-scale 0.05
+done
+write_kn
+kn_pods "1"
+bg agent nsenter --net="/run/netns/$NS_NODE" "$BUILD/inferlb-agent" --manifests "$MANIFESTS" --iface uplink \
+	--pin-dir "$PIN_DIR" --socket "$SOCK" --metrics-addr off --keep --hold-timeout 3000 -v
+wait_for 10 nn_host test -S "$SOCK"
+
+pools=$($BUILD/inferlb --socket "$SOCK" pools -j)
+if grep -q '"name":"qwen"' <<<"$pools" && grep -q '"derived_from":"Service default/qwen"' <<<"$pools"; then
+	ok "the annotated Service derives the pool qwen, marked as derived"
+else
+	not_ok "the annotated Service derives the pool qwen" "${pools:0:400}"
+fi
+obj=$($BUILD/inferlb --socket "$SOCK" objectives -j)
+grep -q '"priority":1' <<<"$obj" && ok "ai-gateway-inference-priority 1 gives the objective priority 1" ||
+	not_ok "the priority annotation gives the objective's priority" "${obj:0:300}"
+wait_for 10 kn_curl -f -o /dev/null
+out=$(kn_curl)
+grep -q '"choices"' <<<"$out" && ok "the seed's curl is routed by Host to the Service's pods" ||
+	not_ok "the seed's curl is routed by Host" "${out:0:300}"
+code=$(nc curl -s -m 10 -o /dev/null -w '%{http_code}' "http://$GW:$GW_PORT/v1/chat/completions" \
+	-H "Host: nothing.default.example.com" -d "$SEED_BODY")
+check_eq "an unknown Host: 404" "404" "$code"
+
+# The queue-proxy: a pod that declares 8012 gets requests there (no one listens: the agent
+# retries, then answers 503), while metrics still come from the serving port.
+kn_pods "1" queue-proxy
+sleep 1
+port=$(ready_field port)
+check_eq "a pod with a queue-proxy is reached on 8012" "8012" "$port"
+age=$(ready_field metrics_age_ms)
+age=${age%.*}
+if [ "${age:--1}" -ge 0 ] && [ "$age" -lt 1000 ]; then ok "its metrics are still scraped from the serving port (${age} ms old)"; else
+	not_ok "metrics scraped from the serving port" "metrics_age_ms=$age"
+fi
+
+# Scale from zero: no pod, a request waits; a pod appears; the request is answered.
+kn_pods ""
+sleep 1
+start=$(date +%s%N)
+kn_curl -o "$T_LOGDIR/held.json" -w '%{http_code}' >"$T_LOGDIR/held.code" &
+held=$!
+sleep 1
+p=$(pending)
+check_eq "a request to a Service with no ready pod waits (pending 1)" "1" "$p"
+kn_pods "2"
+wait $held
+ms=$((($(date +%s%N) - start) / 1000000))
+if [ "$(cat "$T_LOGDIR/held.code")" == 200 ] && grep -q '"choices"' "$T_LOGDIR/held.json"; then
+	ok "the held request is answered once a pod is Ready (${ms} ms after it was sent)"
+else
+	not_ok "the held request is answered once a pod is Ready" "$(cat "$T_LOGDIR/held.code"): $(head -c 200 "$T_LOGDIR/held.json")"
+fi
+check_eq "nothing pending afterwards" "0" "$(pending)"
+
+# The bound: past --hold-timeout, 503 with Retry-After.
+kn_pods ""
+sleep 1
+out=$(kn_curl -D - -o /dev/null)
+if grep -q "^HTTP/1.1 503" <<<"$out" && grep -qi "^Retry-After:" <<<"$out"; then ok "past --hold-timeout: 503 with Retry-After"; else
+	not_ok "past --hold-timeout: 503 with Retry-After" "${out:0:300}"
+fi
+# A client that gives up while held leaves the queue.
+kn_curl -m 1 -o /dev/null
+sleep 0.3
+check_eq "a client that gives up while held leaves the queue" "0" "$(pending)"
+t_done
