@@ -158,4 +158,49 @@ fi
 kn_curl -m 1 -o /dev/null
 sleep 0.3
 check_eq "a client that gives up while held leaves the queue" "0" "$(pending)"
+
+# Two revisions, traffic 70/30: measured over 1,000 requests.
+python3 - "$REPO/examples/seed/qwen-service.yaml" "$MANIFESTS/qwen-service.yaml" <<'PY'
+import sys
+text = open(sys.argv[1]).read().rstrip("\n")
+text += """
+  traffic:
+  - revisionName: qwen-00001
+    percent: 70
+  - revisionName: qwen-00002
+    percent: 30
+"""
+open(sys.argv[2], "w").write(text)
+PY
+f=$MANIFESTS/pods.yaml.tmp
+: >"$f"
+for i in 1 2; do
+	cat >>"$f" <<YAML
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: qwen-0000$i-deployment
+  namespace: default
+  labels:
+    serving.knative.dev/service: qwen
+    serving.knative.dev/revision: qwen-0000$i
+status:
+  podIP: 198.19.$i.2
+  conditions:
+  - type: Ready
+    status: "True"
+YAML
+done
+mv "$f" "$MANIFESTS/pods.yaml"
+sleep 1.5
+served() { np "$1" curl -sf "http://198.19.$1.2:8080/metrics" | awk '/^vllm:request_success_total/ { s += $NF } END { printf "%d\n", s }'; }
+b1=$(served 1) b2=$(served 2)
+nc bash -c "seq 1 1000 | xargs -P 16 -I{} curl -s -m 30 -o /dev/null -w '%{http_code}\n' \
+	-H 'Host: qwen.default.example.com' -d '{\"model\":\"$SEED_MODEL\",\"prompt\":\"{}\",\"max_tokens\":1}' \
+	http://$GW:$GW_PORT/v1/completions" >"$T_LOGDIR/split.codes"
+d1=$(($(served 1) - b1)) d2=$(($(served 2) - b2))
+if [ $((d1 + d2)) -eq 1000 ] && [ "$d1" -ge 650 ] && [ "$d1" -le 750 ]; then ok "traffic 70/30 across two revisions: $d1/$d2 of 1,000"; else
+	not_ok "traffic 70/30 across two revisions within 5%" "got $d1/$d2 (sum $((d1 + d2)))" "status codes: $(sort "$T_LOGDIR/split.codes" | uniq -c | tr '\n' ' ')" "$($BUILD/inferlb --socket "$SOCK" pools 2>&1 | head -5)"
+fi
 t_done
