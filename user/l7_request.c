@@ -81,10 +81,17 @@ static void list_models(struct ilb_l7 *l7, struct l7_client *c)
 			m[n++] = (struct ilb_oai_model){ .id = t->models[i].model, .owned_by = "inferlb",
 							 .created = time(NULL) };
 	}
-	/* Adapters the pods report running or waiting, with no declared parent. */
+	/* The base model each pod serves (its metrics' model_name), and the adapters pods
+	 * report running or waiting, with that model as their parent. */
 	for (int p = 0; p < t->n_pools; p++) {
 		for (int b = 0; b < t->pools[p].n_backends; b++) {
 			const struct ilb_pod_load *ld = &t->pools[p].backends[b].load;
+			bool seen = !ld->model[0];
+
+			for (size_t j = 0; j < n; j++)
+				seen |= !strcmp(m[j].id, ld->model);
+			if (!seen && n < (size_t)t->n_models + 64)
+				m[n++] = (struct ilb_oai_model){ .id = ld->model, .owned_by = "vllm", .created = time(NULL) };
 
 			for (int a = 0; a < ld->n_running_lora + ld->n_waiting_lora && a < 2 * ILB_MAX_LORA_NAMES; a++) {
 				const char *name = a < ld->n_running_lora ? ld->running_lora[a] :
@@ -94,7 +101,8 @@ static void list_models(struct ilb_l7 *l7, struct l7_client *c)
 				for (size_t j = 0; j < n; j++)
 					seen |= !strcmp(m[j].id, name);
 				if (!seen && n < (size_t)t->n_models + 64)
-					m[n++] = (struct ilb_oai_model){ .id = name, .owned_by = "inferlb",
+					m[n++] = (struct ilb_oai_model){ .id = name, .owned_by = "vllm",
+									 .parent = ld->model[0] ? ld->model : NULL,
 									 .created = time(NULL) };
 			}
 		}

@@ -128,8 +128,12 @@ static int on_sample(const struct ilb_prom_sample *s, void *ctx)
 	if (isnan(s->value) && strcmp(name, "vllm:lora_requests_info"))
 		return 0;
 	if (!strcmp(name, names->waiting)) {
+		const char *model = ilb_prom_label(s, "model_name");
+
 		m->load->waiting += gauge(s->value);
 		m->seen_waiting = true;
+		if (model && !m->load->model[0])
+			snprintf(m->load->model, sizeof(m->load->model), "%s", model);
 	} else if (!strcmp(name, names->running)) {
 		m->load->running += gauge(s->value);
 		m->seen_running = true;

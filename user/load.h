@@ -24,6 +24,7 @@ struct ilb_pod_load {
 	char running_lora[ILB_MAX_LORA_NAMES][64];
 	char waiting_lora[ILB_MAX_LORA_NAMES][64];
 	int block_size, num_gpu_blocks; /* from cache_config_info, 0 unknown */
+	char model[256]; /* the model_name label of the queue metric: the base model served */
 	uint64_t scraped_ns; /* CLOCK_MONOTONIC of the last good scrape, 0 never */
 	uint64_t errors; /* failed scrapes */
 };

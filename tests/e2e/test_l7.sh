@@ -40,6 +40,11 @@ if grep -q '"choices"' <<<"$out" && grep -q '"content"' <<<"$out"; then ok "the 
 	not_ok "the seed's curl gets choices" "got: ${out:0:300}" "$(grep -v libbpf "$T_LOGDIR/agent.log" | tail -5)"
 fi
 
+out=$(nc curl -s -m 5 "http://$GW:$GW_PORT/v1/models" -H "Host: qwen.default.example.com")
+if grep -q '"object":"list"' <<<"$out" && grep -q "\"id\":\"$SEED_MODEL\"" <<<"$out"; then ok "GET /v1/models on the gateway lists the pods' model"; else
+	not_ok "GET /v1/models on the gateway lists the pods' model" "${out:0:300}"
+fi
+
 # Two requests on one connection: keep-alive on the client side, routed one by one.
 out=$(nc curl -sv -m 10 "http://$GW:$GW_PORT/v1/completions" -H "Host: qwen.default.example.com" \
 	-d '{"model":"'"$SEED_MODEL"'","prompt":"a","max_tokens":4}' --next "http://$GW:$GW_PORT/v1/completions" \
