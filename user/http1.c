@@ -446,8 +446,13 @@ static void point_strings(struct ilb_http_reader *r)
 	struct ilb_http_req *req = &r->req;
 	struct ilb_http_parse *p = &r->p;
 
-	req->target = req->arena + p->target_off;
-	req->path_len = strcspn(req->target, "?#");
+	req->target = req->path = req->arena + p->target_off;
+	if (!strncasecmp(req->target, "http://", 7) || !strncasecmp(req->target, "https://", 8)) {
+		const char *authority = strstr(req->target, "://") + 3;
+
+		req->path = authority + strcspn(authority, "/?#");
+	}
+	req->path_len = strcspn(req->path, "?#");
 	req->host = p->host_off != NO_OFF ? req->arena + p->host_off : NULL;
 	req->objective = p->objective_off != NO_OFF ? req->arena + p->objective_off : NULL;
 	for (size_t i = 0; i < req->n_headers; i++) {
@@ -786,14 +791,15 @@ ssize_t ilb_http_write_head(const struct ilb_http_req *req, size_t body_len, con
 {
 	struct out o = { .buf = buf, .cap = cap };
 
-	if (!req->method || !req->target)
+	if (!req->method || !req->target || !req->path)
 		return -EINVAL;
 	for (size_t i = 0; i < n_extra; i++)
 		if (!header_ok(&extra[i]))
 			return -EINVAL;
 	puts_(&o, req->method);
-	put(&o, " ", 1);
-	put(&o, req->target, req->target_len);
+	/* an origin server is sent the origin-form, "http://host" being "/" */
+	put(&o, " /", req->path != req->target && *req->path != '/' ? 2 : 1);
+	put(&o, req->path, req->target_len - (req->path - req->target));
 	putf(&o, " HTTP/%u.%u\r\n", req->http_major, req->http_minor);
 	for (size_t i = 0; i < req->n_headers; i++) {
 		const struct ilb_http_header *h = &req->headers[i];

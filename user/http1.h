@@ -49,7 +49,10 @@ struct ilb_http_req {
 	const char *method; /* "POST", static */
 	const char *target; /* request-target as sent */
 	size_t target_len;
-	size_t path_len; /* target up to '?' or '#' */
+	/* The target without scheme and authority when it came in absolute-form (from a client
+	 * that takes us for a proxy), else the target; path_len stops before '?' or '#'. */
+	const char *path;
+	size_t path_len;
 	uint8_t http_major, http_minor;
 	bool keep_alive; /* the client may send another request after this one */
 	bool has_content_length;
@@ -126,7 +129,8 @@ enum ilb_http_result ilb_http_feed(struct ilb_http_reader *r, const char *data, 
 
 #define ILB_HTTP_100_CONTINUE "HTTP/1.1 100 Continue\r\n\r\n"
 
-/* Writes the head to send to the backend: the client's request line, its headers except
+/* Writes the head to send to the backend: the client's request line (the target in
+ * origin-form: "/" and path for an absolute-form target), its headers except
  * hop-by-hop ones (Connection, Keep-Alive, Proxy-Connection, TE, Transfer-Encoding, Trailer,
  * Upgrade, Expect, and those the Connection header names, Host excepted), Content-Length,
  * and headers named in extra; then extra, "Content-Length: body_len" (when the request had

@@ -67,6 +67,7 @@ static void test_post_with_content_length(void **state)
 	assert_string_equal(r.req.method, "POST");
 	assert_string_equal(r.req.target, "/v1/chat/completions?x=1");
 	assert_int_equal(r.req.target_len, strlen("/v1/chat/completions?x=1"));
+	assert_ptr_equal(r.req.path, r.req.target);
 	assert_int_equal(r.req.path_len, strlen("/v1/chat/completions"));
 	assert_int_equal(r.req.http_major, 1);
 	assert_int_equal(r.req.http_minor, 1);
@@ -483,6 +484,41 @@ static void test_keep_alive_rules(void **state)
 	}
 }
 
+static void test_absolute_form(void **state)
+{
+	static const struct {
+		const char *target, *path, *forward;
+	} cases[] = {
+		{ "http://gw:8888/v1/completions?x=1", "/v1/completions?x=1", "/v1/completions?x=1" },
+		{ "HTTPS://gw/v1/chat/completions", "/v1/chat/completions", "/v1/chat/completions" },
+		{ "http://gw", "", "/" },
+		{ "http://gw?x", "?x", "/?x" },
+		{ "*", "*", "*" },
+		{ "/v1/models", "/v1/models", "/v1/models" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct ilb_http_reader r;
+		char in[256], want[256], buf[512];
+		size_t used;
+		ssize_t n;
+
+		snprintf(in, sizeof(in), "OPTIONS %s HTTP/1.1\r\nHost: gw\r\n\r\n", cases[i].target);
+		ilb_http_reader_init(&r, NULL);
+		assert_int_equal(ilb_http_feed(&r, in, strlen(in), &used), ILB_HTTP_DONE);
+		assert_string_equal(r.req.target, cases[i].target);
+		assert_string_equal(r.req.path, cases[i].path);
+		assert_int_equal(r.req.path_len, strcspn(cases[i].path, "?"));
+		n = ilb_http_write_head(&r.req, 0, NULL, 0, buf, sizeof(buf));
+		assert_true(n > 0);
+		buf[n] = '\0';
+		snprintf(want, sizeof(want), "OPTIONS %s HTTP/1.1\r\nHost: gw\r\nConnection: keep-alive\r\n\r\n",
+			 cases[i].forward);
+		assert_string_equal(buf, want);
+		ilb_http_reader_free(&r);
+	}
+}
+
 static void test_http10(void **state)
 {
 	struct ilb_http_reader r;
@@ -818,6 +854,7 @@ int main(void)
 		cmocka_unit_test(test_chunked_body),
 		cmocka_unit_test(test_chunked_empty),
 		cmocka_unit_test(test_keep_alive_rules),
+		cmocka_unit_test(test_absolute_form),
 		cmocka_unit_test(test_http10),
 		cmocka_unit_test(test_pipeline_whole),
 		cmocka_unit_test(test_pipeline_every_split),
