@@ -645,7 +645,7 @@ enum ilb_http_result ilb_http_feed(struct ilb_http_reader *r, const char *data, 
 			}
 			err = llhttp_execute(&r->parser, data + off, n);
 			used = parsed(r, err, data + off, n);
-			/* the scan goes first: it sees the bytes in order, llhttp's verdict may be later */
+			/* the scan judges the bytes up to llhttp's stop, so its verdict is the earlier one */
 			if (scan_bytes(r, data + off, used, true))
 				return ILB_HTTP_ERROR;
 			p->head_bytes += used;
