@@ -101,7 +101,7 @@ struct ilb_http_reader {
 	llhttp_t parser;
 	struct ilb_http_limits limits;
 	struct ilb_http_req req;
-	int err_status; /* with ILB_HTTP_ERROR: 400, 413, 414, 417, 431, 501 or 505 */
+	int err_status; /* with ILB_HTTP_ERROR: 400, 413, 414, 417, 431, 501, 505 (500: out of memory) */
 	const char *err_reason; /* static, short */
 	struct ilb_http_parse p;
 };
