@@ -9,7 +9,7 @@ packages=(
 	libcjson-dev libmnl-dev libcurl4-openssl-dev libxxhash-dev libyaml-dev
 	libcmocka-dev libmicrohttpd-dev node-llhttp libncurses-dev
 	iproute2 ethtool curl openssl wrk gnuplot-nox
-	haproxy nginx-light iptables nftables procps psmisc bc python3-yaml
+	haproxy nginx-light iptables nftables procps psmisc bc jq python3-yaml
 	libclang-rt-14-dev
 	qemu-system-x86 busybox-static cpio
 )

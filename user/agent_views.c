@@ -274,6 +274,7 @@ static cJSON *view_pools(struct ilb_agent *a)
 		cJSON_AddNumberToObject(p, "concurrency", concurrency);
 		cJSON_AddStringToObject(p, "derived_from", obj ? obj->pool.derived_from : "");
 		cJSON_AddNumberToObject(p, "pending", a->l7 ? atomic_load(&ilb_l7_stats(a->l7)->pending[id]) : 0);
+		cJSON_AddNumberToObject(p, "sheds", a->l7 ? (double)atomic_load(&ilb_l7_stats(a->l7)->sheds[id]) : 0);
 		cJSON_AddItemToArray(pools, p);
 	}
 	return res;
@@ -325,6 +326,8 @@ static cJSON *view_backends(struct ilb_agent *a, const char *filter)
 					v->load.scraped_ns ? (double)((now - v->load.scraped_ns) / 1000000) : -1);
 		cJSON_AddNumberToObject(b, "in_flight",
 					a->l7 ? atomic_load(&ilb_l7_stats(a->l7)->backend[v->id].inflight) : 0);
+		cJSON_AddNumberToObject(b, "picks",
+					a->l7 ? (double)atomic_load(&ilb_l7_stats(a->l7)->backend[v->id].picks) : 0);
 		cJSON_AddNumberToObject(b, "active_conns", (double)ilb_maps_backend_active(&a->maps, id));
 		cJSON_AddBoolToObject(b, "resolved", v->resolved);
 		cJSON_AddItemToArray(list, b);

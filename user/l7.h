@@ -60,6 +60,7 @@ struct ilb_l7_stats {
 	atomic_ulong counter[ILB_L7__COUNT];
 	atomic_uint connections;
 	atomic_uint pending[ILB_MAX_POOLS]; /* requests waiting for a pod, by kernel pool id */
+	atomic_ulong sheds[ILB_MAX_POOLS]; /* 429s, by kernel pool id: admission is per pool */
 	struct ilb_l7_backend_stats backend[ILB_MAX_BACKENDS];
 };
 

@@ -254,6 +254,7 @@ static void pick_and_go(struct ilb_l7 *l7, struct l7_client *c, struct ilb_oai_r
 			  ilb_sched_next(&l7->sched, &c->sreq, c->pods, c->n_pods, failed, ilb_now_ns(), &res);
 	if (rc == -EBUSY) {
 		count(l7, ILB_L7_SHED);
+		atomic_fetch_add(&l7->stats.sheds[c->table->pools[c->pool].kernel_id], 1);
 		l7_client_error(l7, c, 429, res.reason ? res.reason : "the pool is saturated", c->keep_alive, "1");
 		if (c->keep_alive)
 			l7_client_response_done(l7, c, 0);

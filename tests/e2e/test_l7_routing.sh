@@ -145,6 +145,14 @@ else
 	not_ok "a saturated pool sheds only Sheddable" "saturated=$saturated sheddable=$shed critical=$crit" "$(head -c 200 "$T_LOGDIR/shed.json")"
 fi
 wait $burst
+# The views count it: the pool's sheds (inferlb pools), each pod's picks (inferlb backends).
+sheds=$($BUILD/inferlb --socket "$SOCK" pools -j | jq -r '.[] | select(.name == "qwen") | .sheds')
+picks=$($BUILD/inferlb --socket "$SOCK" backends default/qwen -j | jq '[.[].picks] | add')
+if [ "${sheds:-0}" -ge 1 ] 2>/dev/null && [ "${picks:-0}" -ge 25 ] 2>/dev/null; then
+	ok "inferlb pools counts the pool's sheds ($sheds), backends each pod's picks ($picks in all)"
+else
+	not_ok "pools shows sheds, backends picks" "sheds=$sheds picks=$picks"
+fi
 
 # A pod that dies mid-stream: the client sees the connection close, not a hang.
 start=$(date +%s)

@@ -37,7 +37,7 @@ static const char status_response[] =
 static const char pools_response[] =
 	"{\"ok\":true,\"pools\":[{\"namespace\":\"default\",\"name\":\"qwen\",\"id\":1,"
 	"\"vip\":\"10.96.0.50:8000\",\"failure_mode\":\"FailOpen\",\"ready\":2,\"total\":3,"
-	"\"concurrency\":4,\"derived_from\":\"\",\"pending\":0}]}";
+	"\"concurrency\":4,\"derived_from\":\"\",\"pending\":0,\"sheds\":3}]}";
 
 static const char objectives_response[] =
 	"{\"ok\":true,\"objectives\":[{\"namespace\":\"default\",\"name\":\"chat\",\"pool\":\"default/qwen\","
@@ -515,8 +515,8 @@ static void test_top_plain_refreshes_with_pick_rates(void **state)
 	assert_int_equal(r.exit_code, 0);
 	second = strstr(strstr(r.out, "inferlb top") + 1, "inferlb top");
 	assert_non_null(second);
-	assert_contains(r.out, "default/qwen  vip 10.96.0.50:8000  FailOpen  ready 2/3  concurrency 4");
-	assert_contains(r.out, "POD             STATE     QUEUE  RUN   KV%  INFL  PICKS/S  SHEDS    AGE");
+	assert_contains(r.out, "default/qwen  vip 10.96.0.50:8000  FailOpen  ready 2/3  concurrency 4  pending 0  sheds 3");
+	assert_contains(r.out, "POD             STATE     QUEUE  RUN   KV%  INFL  PICKS/S    AGE");
 	assert_contains(r.out, "Lane counters: unavailable");
 	/* 10 picks per refresh of ~0.2 s: about 50/s on the second block only */
 	{

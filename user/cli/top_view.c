@@ -88,13 +88,13 @@ static double stat_rate(const struct top_history *h, const struct top_snapshot *
 
 static const struct table_col pod_cols[] = {
 	{ "POD", false }, { "STATE", false }, { "QUEUE", true }, { "RUN", true }, { "KV%", true }, { "INFL", true },
-	{ "PICKS/S", true }, { "SHEDS", true }, { "AGE", true },
+	{ "PICKS/S", true }, { "AGE", true },
 };
 
 static void add_pod_row(struct table *t, const struct top_history *h, const struct top_snapshot *s,
 			const cJSON *b)
 {
-	double rate = picks_rate(h, s, b), sheds = jnum(b, "sheds", -1);
+	double rate = picks_rate(h, s, b);
 	char age[32];
 
 	if (table_row(t))
@@ -107,10 +107,6 @@ static void add_pod_row(struct table *t, const struct top_history *h, const stru
 	table_cell(t, "%.0f", jnum(b, "in_flight", 0));
 	if (rate >= 0)
 		table_cell(t, "%.1f", rate);
-	else
-		table_cell(t, "-");
-	if (sheds >= 0)
-		table_cell(t, "%.0f", sheds);
 	else
 		table_cell(t, "-");
 	table_cell(t, "%s", fmt_age_ms(jnum(b, "metrics_age_ms", -1), age, sizeof(age)));
@@ -196,9 +192,9 @@ void top_render_text(const struct top_history *h, const struct top_snapshot *s, 
 			char name[512];
 
 			snprintf(name, sizeof(name), "%s/%s", jstr(p, "namespace", "?"), jstr(p, "name", "?"));
-			fprintf(out, "%s  vip %s  %s  ready %.0f/%.0f  concurrency %.0f  pending %.0f\n", name,
+			fprintf(out, "%s  vip %s  %s  ready %.0f/%.0f  concurrency %.0f  pending %.0f  sheds %.0f\n", name,
 				or_dash(jstr(p, "vip", "")), jstr(p, "failure_mode", "?"), jnum(p, "ready", 0),
-				jnum(p, "total", 0), jnum(p, "concurrency", 0), jnum(p, "pending", 0));
+				jnum(p, "total", 0), jnum(p, "concurrency", 0), jnum(p, "pending", 0), jnum(p, "sheds", 0));
 			render_pods(h, s, name, out);
 			fputc('\n', out);
 		}
@@ -276,7 +272,6 @@ void top_history_update(struct top_history *h, const struct top_snapshot *s)
 		if (!pods[count].pod)
 			break;
 		pods[count].picks = jnum(b, "picks", -1);
-		pods[count].sheds = jnum(b, "sheds", -1);
 		count++;
 	}
 	top_history_free(h);

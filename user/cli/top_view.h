@@ -21,7 +21,7 @@ struct top_snapshot {
 
 struct pod_counter {
 	char *pod;
-	double picks, sheds;
+	double picks;
 };
 
 /* What the previous refresh saw, for per-second rates. */
