@@ -326,7 +326,7 @@ void l7_request_start(struct ilb_l7 *l7, struct l7_client *c)
 	c->head_request = !strcmp(req->method, "HEAD");
 	c->pool = -1;
 	snprintf(path, sizeof(path), "%.*s", (int)(req->path_len < sizeof(path) ? req->path_len : sizeof(path) - 1),
-		 req->target);
+		 req->path);
 	if (!getsockname(c->fd, (struct sockaddr *)&local, &llen))
 		port = ntohs(local.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&local)->sin6_port :
 							   ((struct sockaddr_in *)&local)->sin_port);

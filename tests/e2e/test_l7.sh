@@ -44,6 +44,16 @@ out=$(nc curl -s -m 5 "http://$GW:$GW_PORT/v1/models" -H "Host: qwen.default.exa
 if grep -q '"object":"list"' <<<"$out" && grep -q "\"id\":\"$SEED_MODEL\"" <<<"$out"; then ok "GET /v1/models on the gateway lists the pods' model"; else
 	not_ok "GET /v1/models on the gateway lists the pods' model" "${out:0:300}"
 fi
+# A client that takes the gateway for a proxy sends the absolute form: routed by its path.
+picks() { $BUILD/inferlb --socket "$SOCK" backends -j | jq '[.[].picks] | add'; }
+p0=$(picks)
+out=$(nc curl -s -m 5 -x "http://$GW:$GW_PORT" "http://qwen.default.example.com/v1/models?x=1")
+p1=$(picks)
+if grep -q '"object":"list"' <<<"$out" && [ "$p0" == "$p1" ]; then
+	ok "an absolute-form target (http://host/v1/models) is routed by its path: the gateway answers"
+else
+	not_ok "an absolute-form target is routed by its path" "picks $p0 -> $p1" "${out:0:300}"
+fi
 
 # Two requests on one connection: keep-alive on the client side, routed one by one.
 out=$(nc curl -sv -m 10 "http://$GW:$GW_PORT/v1/completions" -H "Host: qwen.default.example.com" \
