@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# row3_l7_small.sh - the L7 lane with small prompts: requests/s, added p99 and CPU per
+# request through the seed's gateway (routing by Host and model, responses spliced in the
+# kernel) vs HAProxy 2.6 and nginx 1.22 as plain reverse proxies to the same three pods,
+# and vs direct connections. Pods answer at once (nginx `return 200` with a chat completion,
+# an idle vLLM /metrics for the agent's scraper).
+set -u
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/l7_common.sh"
+b_init row3
+
+ROUNDS=${ROUNDS:-3}
+DUR=${DUR:-$([ -n "$QUICK" ] && echo 3 || echo 10)}
+DUR_LAT=${DUR_LAT:-$([ -n "$QUICK" ] && echo 2 || echo 5)}
+CONNS=${CONNS:-64}
+TITLE="L7 lane, small prompts"
+
+topology_up 3 || { row_not_measured row3 "$TITLE" "could not build the namespaces"; exit 0; }
+for i in 1 2 3; do nginx_pod_start "$i" || { row_not_measured row3 "$TITLE" "pod $i did not start"; exit 0; }; done
+pool_manifest qwen "" "$MANIFESTS/pool.yaml" 1 2 3
+BODY=$B_LOG/body.json
+printf '%s' '{"model": "'"$MODEL"'", "messages": [{"role": "user", "content": "Explain Kubernetes in one sentence."}], "max_tokens": 50}' >"$BODY"
+l7_agent_start || { row_not_measured row3 "$TITLE" "the agent did not start: $(tail -3 "$B_LOG/agent.log")"; exit 0; }
+haproxy_start 1 2 3
+nginx_proxy_start 1 2 3
+for cfg in $L7_CONFIGS; do
+	l7_ready "$cfg" "$BODY" || { row_not_measured row3 "$TITLE" "$cfg does not answer"; exit 0; }
+done
+
+l7_rr_rounds "$BODY" "$CONNS"
+
+rx=$(med "${RPS[inferlb]:-}")
+rh=$(med "${RPS[haproxy]:-}")
+rn=$(med "${RPS[nginx]:-}")
+r_h=$(ratio "$rx" "$rh")
+met=$(awk -v r="$r_h" 'BEGIN { print (r != "null" && r >= 1.0) ? "true" : "false" }')
+{
+	echo "### 3. L7 lane, small prompts: gateway vs HAProxy / nginx vs direct"
+	echo
+	echo "The seed's chat completion ($(stat -c %s "$BODY") bytes, Host $GW_HOST) on kept-alive connections; three pods answering at once."
+	echo "Throughput: wrk 2 threads, $CONNS connections, ${DUR} s; latency: wrk 1 thread, 4 connections, ${DUR_LAT} s; $ROUNDS rounds, configurations in turn."
+	echo "Proxy under test on CPU $CPU_SUT (agent, HAProxy nbthread 1, nginx 1 worker); wrk and pods on CPU $CPU_GEN. CPU from /proc/PID/stat"
+	echo "(utime+stime), softirq from /proc/stat, machine = all busy time over the run; per request of the throughput run."
+	echo
+	l7_rr_table
+	echo
+	echo "Ratios: gateway / HAProxy req/s **$(fmt "$r_h")×** (goal ≥ 1), gateway / nginx $(fmt "$(ratio "$rx" "$rn")")×, gateway / direct $(fmt "$(ratio "$rx" "$(med "${RPS[direct]:-}")")")×."
+	echo
+} >"$BENCH_RESULTS/row3.md"
+
+row_write --argjson points "$(l7_rr_json)" --arg rx "$rx" --arg rh "$rh" --arg r "$r_h" --argjson met "$met" \
+	--arg rn "$(ratio "$rx" "$rn")" --arg ax "$(med "${ADDED[inferlb]:-}")" --arg ah "$(med "${ADDED[haproxy]:-}")" \
+	--argjson dur "$DUR" --argjson rounds "$ROUNDS" --argjson conns "$CONNS" \
+	'{row: "row3", title: "L7 lane, small prompts", status: "measured",
+	  config: {duration_s: $dur, rounds: $rounds, connections: $conns},
+	  points: $points,
+	  summary: [
+	   {metric: "L7 small prompts req/s, gateway / HAProxy", inferlb: ($rx | tonumber? // null), peer: ($rh | tonumber? // null),
+	    ratio: ($r | tonumber? // null), goal: "≥ 1×", met: $met},
+	   {metric: "L7 small prompts added p99 ms (4 conns), gateway vs HAProxy", inferlb: ($ax | tonumber? // null),
+	    peer: ($ah | tonumber? // null), goal: "–", met: null}]}'
