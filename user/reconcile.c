@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <bpf/bpf.h>
+#include <xxhash.h>
 #include "log.h"
 #include "maglev.h"
 #include "neigh.h"
@@ -200,6 +201,7 @@ static int publish_pool(struct ilb_reconciler *r, uint32_t pool_id)
 	struct ilb_pool_view *pv = &r->pools[pool_id];
 	struct pool_value kernel;
 	int n_ready = 0, n_members = 0, n_cur, err;
+	uint64_t ring_hash;
 
 	for (uint32_t id = 1; id < ILB_MAX_BACKENDS; id++) {
 		struct ilb_backend_view *v = &r->backends[id];
@@ -219,13 +221,22 @@ static int publish_pool(struct ilb_reconciler *r, uint32_t pool_id)
 	err = ilb_maglev_build(members, n_members, ring);
 	if (err)
 		return err;
+	ring_hash = XXH64(ring, sizeof(ring), 0);
 	n_cur = ilb_maps_pool_ready(r->maps, pool_id, cur, ILB_MAX_POOL_BACKENDS);
+	/* The ring is compared with the one this agent published; only an adopted pool's is
+	 * read back from the kernel, once. */
 	if (!ilb_maps_pool_get(r->maps, pool_id, &kernel) && !strcmp(kernel.name, pv->name) &&
 	    kernel.flags == pv->flags && n_cur == n_ready && !memcmp(cur, ready, n_ready * sizeof(*ready)) &&
-	    !ilb_maps_pool_ring(r->maps, pool_id, cur_ring) && !memcmp(cur_ring, ring, sizeof(ring)))
+	    (pv->ring_known ? pv->ring_hash == ring_hash
+			    : !ilb_maps_pool_ring(r->maps, pool_id, cur_ring) && !memcmp(cur_ring, ring, sizeof(ring)))) {
+		pv->ring_hash = ring_hash;
+		pv->ring_known = true;
 		return 0;
+	}
 	err = ilb_maps_pool_publish(r->maps, pool_id, pv->flags, ready, n_ready, ring);
 	if (!err) {
+		pv->ring_hash = ring_hash;
+		pv->ring_known = true;
 		/* The name rides along so that a restarted agent finds this id again. */
 		if (!ilb_maps_pool_get(r->maps, pool_id, &kernel)) {
 			snprintf(kernel.name, sizeof(kernel.name), "%s", pv->name);

@@ -34,6 +34,10 @@ struct ilb_pool_view {
 	struct vip_key vip;
 	uint32_t flags; /* ILB_POOL_* */
 	int ready, total;
+	/* the Maglev ring of the active generation, as published: reading it back from the
+	 * kernel costs ILB_MAGLEV_SIZE lookups (tens of ms) per pool and membership change */
+	uint64_t ring_hash;
+	bool ring_known;
 };
 
 struct ilb_reconciler {
