@@ -428,6 +428,7 @@ static const struct kind_decoder decoders[] = {
 	{ "gateway.networking.k8s.io/v1", "HTTPRoute", ILB_KIND_HTTPROUTE, dec_httproute },
 	{ "gateway.networking.k8s.io/v1beta1", "HTTPRoute", ILB_KIND_HTTPROUTE, dec_httproute },
 	{ "serving.knative.dev/v1", "Service", ILB_KIND_KSERVICE, dec_kservice },
+	{ "v1", "ConfigMap", ILB_KIND_KN_DOMAIN, dec_kn_domain }, /* config-domain only */
 };
 
 #define N_DECODERS (sizeof(decoders) / sizeof(decoders[0]))

@@ -58,5 +58,7 @@ int dec_inference_model(struct dec *d, const cJSON *json, struct ilb_object *out
 int dec_gateway(struct dec *d, const cJSON *json, struct ilb_object *out);
 int dec_httproute(struct dec *d, const cJSON *json, struct ilb_object *out);
 int dec_kservice(struct dec *d, const cJSON *json, struct ilb_object *out);
+/* -ENOENT for a ConfigMap other than knative-serving/config-domain */
+int dec_kn_domain(struct dec *d, const cJSON *json, struct ilb_object *out);
 
 #endif

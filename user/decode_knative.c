@@ -14,7 +14,6 @@
 #define SCALE_PREFIX "autoscaling.knative.dev/"
 #define LABEL_SERVICE "serving.knative.dev/service"
 #define LABEL_REVISION "serving.knative.dev/revision"
-#define LABEL_VISIBILITY "networking.knative.dev/visibility"
 
 #define DEFAULT_PORT 8080 /* Knative's $PORT when the container declares none */
 #define QUEUE_PROXY_PORT 8012
@@ -377,7 +376,7 @@ static int dec_status(struct dec *d, const cJSON *json, struct ilb_kservice *ks,
 
 static void resolve_targets(struct ilb_kservice *ks, const char *template_rev)
 {
-	const char *ns = ks->meta.ns, *name = ks->meta.name;
+	const char *name = ks->meta.name;
 
 	if (ks->n_traffic == 0) {
 		ks->traffic = calloc(1, sizeof(*ks->traffic));
@@ -393,10 +392,9 @@ static void resolve_targets(struct ilb_kservice *ks, const char *template_rev)
 		if (!t->revision[0] && t->latest)
 			format_whole(t->revision, sizeof(t->revision), "%s",
 				     ks->latest_ready[0] ? ks->latest_ready : template_rev);
-		/* a revision not known yet: every pod of the Service */
+		/* a revision not known yet: every pod of the Service (a tag without a status URL
+		 * gets its host from config-domain when the route table is built) */
 		format_whole(t->pool, sizeof(t->pool), "%s", t->revision[0] ? t->revision : name);
-		if (t->tag[0] && !t->host[0])
-			format_whole(t->host, sizeof(t->host), "%s-%s.%s.%s", t->tag, name, ns, ILB_KN_DEFAULT_DOMAIN);
 	}
 }
 
@@ -405,7 +403,7 @@ int dec_kservice(struct dec *d, const cJSON *json, struct ilb_object *out)
 	struct ilb_kservice *ks = &out->kservice;
 	char template_rev[ILB_NAME_MAX] = "", status_host[ILB_NAME_MAX] = "", address_host[ILB_NAME_MAX] = "";
 	char host[ILB_NAME_MAX], p[DEC_PATH_MAX];
-	const char *value, *visibility;
+	const char *value;
 	const cJSON *spec;
 	long long priority;
 	int err;
@@ -442,11 +440,7 @@ int dec_kservice(struct dec *d, const cJSON *json, struct ilb_object *out)
 	resolve_targets(ks, template_rev);
 	if (!ks->traffic)
 		return dec_fail(d, NULL, "out of memory");
-	visibility = ilb_labels_get(&ks->meta.labels, LABEL_VISIBILITY);
-	if (!visibility || strcmp(visibility, "cluster-local") != 0) {
-		format_whole(host, sizeof(host), "%s.%s.%s", ks->meta.name, ks->meta.ns, ILB_KN_DEFAULT_DOMAIN);
-		add_host(ks, host);
-	}
+	/* <name>.<ns>.<domain> is the route table's: config-domain may change under the Service */
 	format_whole(host, sizeof(host), "%s.%s.svc.cluster.local", ks->meta.name, ks->meta.ns);
 	add_host(ks, host);
 	add_host(ks, status_host);

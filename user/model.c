@@ -20,6 +20,7 @@ const char *ilb_kind_name(enum ilb_kind kind)
 		[ILB_KIND_GATEWAY] = "Gateway",
 		[ILB_KIND_HTTPROUTE] = "HTTPRoute",
 		[ILB_KIND_KSERVICE] = "Service",
+		[ILB_KIND_KN_DOMAIN] = "ConfigMap",
 	};
 
 	if ((unsigned)kind >= ILB_KIND__COUNT)
@@ -186,6 +187,9 @@ void ilb_object_free(struct ilb_object *obj)
 	case ILB_KIND_KSERVICE:
 		free(obj->kservice.traffic);
 		break;
+	case ILB_KIND_KN_DOMAIN:
+		ilb_kn_domain_free_rules(&obj->kn_domain);
+		break;
 	default:
 		break;
 	}
@@ -245,6 +249,10 @@ static void detach_pointers(struct ilb_object *obj)
 	case ILB_KIND_KSERVICE:
 		obj->kservice.traffic = NULL;
 		obj->kservice.n_traffic = 0;
+		break;
+	case ILB_KIND_KN_DOMAIN:
+		obj->kn_domain.rules = NULL;
+		obj->kn_domain.n_rules = 0;
 		break;
 	default:
 		break;
@@ -326,6 +334,9 @@ int ilb_object_copy(struct ilb_object *dst, const struct ilb_object *src)
 	case ILB_KIND_KSERVICE:
 		DUP_OR_FAIL(dst->kservice.traffic, src->kservice.traffic, src->kservice.n_traffic);
 		dst->kservice.n_traffic = src->kservice.n_traffic;
+		break;
+	case ILB_KIND_KN_DOMAIN:
+		err = ilb_kn_domain_copy_rules(&dst->kn_domain, &src->kn_domain);
 		break;
 	default:
 		break;
@@ -493,6 +504,8 @@ bool ilb_object_equal(const struct ilb_object *a, const struct ilb_object *b)
 		return route_equal(&a->route, &b->route);
 	case ILB_KIND_KSERVICE:
 		return ilb_kservice_equal(&a->kservice, &b->kservice);
+	case ILB_KIND_KN_DOMAIN:
+		return ilb_kn_domain_equal(&a->kn_domain, &b->kn_domain);
 	default:
 		return true;
 	}

@@ -24,6 +24,7 @@ enum ilb_kind {
 	ILB_KIND_GATEWAY,
 	ILB_KIND_HTTPROUTE,
 	ILB_KIND_KSERVICE, /* Knative serving.knative.dev/v1 Service */
+	ILB_KIND_KN_DOMAIN, /* Knative's config-domain ConfigMap (knative-serving/config-domain) */
 	ILB_KIND__COUNT,
 };
 
@@ -207,12 +208,17 @@ struct ilb_kn_traffic {
 	bool latest; /* latestRevision: follows new revisions */
 	uint32_t percent;
 	char tag[64];
-	char host[ILB_NAME_MAX]; /* the tag's host, <tag>-<name>.<ns>.<domain>; "" without a tag */
+	/* the tag's URL host in status.traffic; "" without one: then the route table gives the
+	 * tag <tag>-<name>.<ns>.<domain> with the domain config-domain names at the time */
+	char host[ILB_NAME_MAX];
 	char pool[ILB_NAME_MAX]; /* the derived InferencePool that serves this target */
 };
 
 #define ILB_KN_MAX_HOSTS 4
-#define ILB_KN_DEFAULT_DOMAIN "example.com" /* Knative's config-domain default */
+#define ILB_KN_DEFAULT_DOMAIN "example.com" /* Knative's default without a config-domain */
+#define ILB_KN_CLUSTER_DOMAIN "svc.cluster.local"
+#define ILB_KN_DOMAIN_NS "knative-serving"
+#define ILB_KN_DOMAIN_NAME "config-domain"
 
 /* serving.knative.dev/v1 Service. Annotated knative.aliyun.com/ai-gateway: inference, the
  * store derives from it an InferencePool per revision it routes to (per Service while the
@@ -230,12 +236,28 @@ struct ilb_kservice {
 	double scale_target; /* 0 = unset */
 	int32_t min_scale, max_scale; /* -1 = unset */
 	char latest_ready[ILB_NAME_MAX]; /* status.latestReadyRevisionName */
-	/* <name>.<ns>.<domain> (not for cluster-local Services), <name>.<ns>.svc.cluster.local,
-	 * and the hosts of status.url and status.address.url when they differ */
+	/* <name>.<ns>.svc.cluster.local and the hosts of status.url and status.address.url when
+	 * they differ; <name>.<ns>.<domain> is not here: the route table adds it from the
+	 * config-domain of the time, so that a change of the ConfigMap moves every Service */
 	char hosts[ILB_KN_MAX_HOSTS][ILB_NAME_MAX];
 	int n_hosts;
 	struct ilb_kn_traffic *traffic;
 	int n_traffic;
+};
+
+/* One domain of Knative's config-domain: Services whose labels hold every selector pair get
+ * it (an empty selector: every Service, the default domain). */
+struct ilb_kn_domain_rule {
+	char domain[ILB_NAME_MAX];
+	struct ilb_labels selector;
+};
+
+/* The ConfigMap knative-serving/config-domain, as Knative reads it: the data key "_example"
+ * is skipped, and example.com is the default when no key has an empty selector. */
+struct ilb_kn_domain {
+	struct ilb_meta meta;
+	struct ilb_kn_domain_rule *rules;
+	int n_rules;
 };
 
 /* One decoded object of any kind. */
@@ -251,6 +273,7 @@ struct ilb_object {
 		struct ilb_gateway gateway;
 		struct ilb_httproute route;
 		struct ilb_kservice kservice;
+		struct ilb_kn_domain kn_domain;
 	};
 };
 
@@ -294,6 +317,16 @@ int ilb_kservice_sync(struct ilb_store *store, const char *ns, const char *name)
  * that withdraws what it no longer sees cannot take a Service's pools with it. */
 int ilb_store_delete_derived(struct ilb_store *store, enum ilb_kind kind, const char *ns, const char *name);
 bool ilb_kservice_equal(const struct ilb_kservice *a, const struct ilb_kservice *b);
+/* The domain of a Service with these labels under cfg (NULL: no config-domain), by Knative's
+ * rule: svc.cluster.local for networking.knative.dev/visibility: cluster-local, else the
+ * matching selector with the most labels (ties: the smallest domain name). kn_domain.c */
+const char *ilb_kn_domain_for(const struct ilb_kn_domain *cfg, const struct ilb_labels *labels);
+/* The store's config-domain, or NULL. */
+const struct ilb_kn_domain *ilb_kn_domain_get(const struct ilb_store *store);
+/* For ilb_object_free, _copy and _equal (dst's rules are empty on entry). */
+void ilb_kn_domain_free_rules(struct ilb_kn_domain *cfg);
+int ilb_kn_domain_copy_rules(struct ilb_kn_domain *dst, const struct ilb_kn_domain *src);
+bool ilb_kn_domain_equal(const struct ilb_kn_domain *a, const struct ilb_kn_domain *b);
 
 /* A backend of a pool: one ready pod address and one target port. */
 struct ilb_endpoint {

@@ -1,6 +1,7 @@
 /* route.c - builds the L7 routing table from the store and resolves requests against it. */
 #include <ctype.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -157,6 +158,85 @@ static void lower_copy(char *dst, size_t len, const char *src)
 	dst[i] = '\0';
 }
 
+/* One Host of a Knative Service; a name too long to be whole is no host. */
+static int add_kn_host(struct ilb_route_table *t, int *cap, const char *host, const struct ilb_rt_split *split)
+{
+	if (!host[0])
+		return 0;
+	GROW(t->hosts, t->n_hosts, *cap);
+	struct ilb_rt_host *rh = &t->hosts[t->n_hosts++];
+
+	memset(rh, 0, sizeof(*rh));
+	lower_copy(rh->host, sizeof(rh->host), host);
+	strcpy(rh->path, "/");
+	rh->split = *split;
+	return 0;
+nomem:
+	return -ENOMEM;
+}
+
+/* snprintf that leaves buf empty when the name does not fit. */
+static void __attribute__((format(printf, 3, 4))) host_name(char *buf, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= len)
+		buf[0] = '\0';
+}
+
+/* Knative Services: the decoded hosts (svc.cluster.local, status URLs) and, with the domain
+ * config-domain gives the Service's labels now, <name>.<ns>.<domain> and each tag's
+ * <tag>-<name>.<ns>.<domain> (unless Knative wrote the tag's URL). Computed here rather than
+ * when decoding so that a change of config-domain alone moves every Service. */
+static int add_kservices(struct ilb_route_table *t, const struct ilb_store *store)
+{
+	const struct ilb_kn_domain *cfg = ilb_kn_domain_get(store);
+	const struct ilb_object *const *objs;
+	int cap = t->n_hosts, n = ilb_store_list(store, ILB_KIND_KSERVICE, &objs), err = 0;
+	char host[ILB_NAME_MAX];
+
+	for (int i = 0; i < n && !err; i++) {
+		const struct ilb_kservice *ks = &objs[i]->kservice;
+		const char *domain = ilb_kn_domain_for(cfg, &ks->meta.labels);
+		struct ilb_rt_split all = { 0 };
+
+		if (!ks->inference)
+			continue;
+		for (int tr = 0; tr < ks->n_traffic && !err; tr++) {
+			const struct ilb_kn_traffic *kt = &ks->traffic[tr];
+			int pool = find_pool(t, ks->meta.ns, kt->pool);
+			struct ilb_rt_split one = { .pool = { pool }, .weight = { 1 }, .n = 1 };
+
+			if (pool < 0)
+				continue;
+			if (kt->percent && all.n < 8) {
+				all.pool[all.n] = pool;
+				all.weight[all.n++] = kt->percent;
+			}
+			/* a tag reaches its revision whatever its percent (0 is the usual canary) */
+			if (!kt->tag[0])
+				continue;
+			if (kt->host[0])
+				snprintf(host, sizeof(host), "%s", kt->host);
+			else
+				host_name(host, sizeof(host), "%s-%s.%s.%s", kt->tag, ks->meta.name, ks->meta.ns, domain);
+			err = add_kn_host(t, &cap, host, &one);
+		}
+		if (!all.n || err)
+			continue;
+		host_name(host, sizeof(host), "%s.%s.%s", ks->meta.name, ks->meta.ns, domain);
+		err = add_kn_host(t, &cap, host, &all);
+		for (int h = 0; h < ks->n_hosts && !err; h++)
+			if (strcasecmp(ks->hosts[h], host) != 0)
+				err = add_kn_host(t, &cap, ks->hosts[h], &all);
+	}
+	return err;
+}
+
 static int add_routes(struct ilb_route_table *t, const struct ilb_store *store)
 {
 	const struct ilb_object *const *objs;
@@ -197,45 +277,7 @@ static int add_routes(struct ilb_route_table *t, const struct ilb_store *store)
 			}
 		}
 	}
-	n = ilb_store_list(store, ILB_KIND_KSERVICE, &objs);
-	for (int i = 0; i < n; i++) {
-		const struct ilb_kservice *ks = &objs[i]->kservice;
-		struct ilb_rt_split all = { 0 };
-
-		if (!ks->inference)
-			continue;
-		for (int tr = 0; tr < ks->n_traffic && all.n < 8; tr++) {
-			int pool = find_pool(t, ks->meta.ns, ks->traffic[tr].pool);
-
-			if (pool < 0 || !ks->traffic[tr].percent)
-				continue;
-			all.pool[all.n] = pool;
-			all.weight[all.n++] = ks->traffic[tr].percent;
-			if (ks->traffic[tr].host[0]) {
-				GROW(t->hosts, t->n_hosts, cap);
-				struct ilb_rt_host *rh = &t->hosts[t->n_hosts++];
-
-				memset(rh, 0, sizeof(*rh));
-				lower_copy(rh->host, sizeof(rh->host), ks->traffic[tr].host);
-				strcpy(rh->path, "/");
-				rh->split.pool[0] = pool;
-				rh->split.weight[0] = 1;
-				rh->split.n = 1;
-			}
-		}
-		if (!all.n)
-			continue;
-		for (int h = 0; h < ks->n_hosts; h++) {
-			GROW(t->hosts, t->n_hosts, cap);
-			struct ilb_rt_host *rh = &t->hosts[t->n_hosts++];
-
-			memset(rh, 0, sizeof(*rh));
-			lower_copy(rh->host, sizeof(rh->host), ks->hosts[h]);
-			strcpy(rh->path, "/");
-			rh->split = all;
-		}
-	}
-	return 0;
+	return add_kservices(t, store);
 nomem:
 	return -ENOMEM;
 }

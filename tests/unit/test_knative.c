@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include "manifest_fixture.h"
+#include "route.h"
 
 /* Step 4 of the deployment guide (../shared/seed/), byte for byte but for the indentation. */
 static const char seed_service[] =
@@ -135,9 +136,9 @@ static void test_seed_service_decodes(void **state)
 	assert_true(ks->scale_target == 2.0);
 	assert_int_equal(ks->min_scale, 1);
 	assert_int_equal(ks->max_scale, 3);
-	assert_int_equal(ks->n_hosts, 2);
-	assert_string_equal(ks->hosts[0], "qwen.default.example.com");
-	assert_string_equal(ks->hosts[1], "qwen.default.svc.cluster.local");
+	/* <name>.<ns>.<domain> is the route table's, from config-domain (test_hosts_follow_...) */
+	assert_int_equal(ks->n_hosts, 1);
+	assert_string_equal(ks->hosts[0], "qwen.default.svc.cluster.local");
 	/* no traffic written: everything to the latest revision, not known from the Service alone */
 	assert_int_equal(ks->n_traffic, 1);
 	assert_true(ks->traffic[0].latest);
@@ -217,7 +218,6 @@ static void test_port_scaling_and_old_annotation_names(void **state)
 	assert_true(ks->scale_target == 0.5);
 	assert_int_equal(ks->min_scale, 0);
 	assert_int_equal(ks->max_scale, 10);
-	/* cluster-local: no external host */
 	assert_int_equal(ks->n_hosts, 1);
 	assert_string_equal(ks->hosts[0], "llm.models.svc.cluster.local");
 	ilb_object_free(&obj);
@@ -248,8 +248,10 @@ static void test_traffic_split_and_tags(void **state)
 	assert_string_equal(ks->traffic[1].revision, "qwen-v2");
 	assert_true(ks->traffic[1].latest);
 	assert_string_equal(ks->traffic[1].pool, "qwen-v2");
-	assert_string_equal(ks->traffic[1].host, "canary-qwen.default.example.com");
-	assert_string_equal(ks->traffic[2].host, "old-qwen.default.example.com");
+	/* a tag without a status URL: its host comes from config-domain in the route table */
+	assert_string_equal(ks->traffic[1].tag, "canary");
+	assert_string_equal(ks->traffic[1].host, "");
+	assert_string_equal(ks->traffic[2].tag, "old");
 	ilb_object_free(&obj);
 }
 
@@ -268,10 +270,9 @@ static void test_status_wins_over_spec(void **state)
 
 	decode_ok(yaml, &obj);
 	assert_string_equal(ks->latest_ready, "qwen-00002");
-	assert_int_equal(ks->n_hosts, 3);
-	assert_string_equal(ks->hosts[0], "qwen.default.example.com");
-	assert_string_equal(ks->hosts[1], "qwen.default.svc.cluster.local");
-	assert_string_equal(ks->hosts[2], "qwen.default.models.example.org");
+	assert_int_equal(ks->n_hosts, 2);
+	assert_string_equal(ks->hosts[0], "qwen.default.svc.cluster.local");
+	assert_string_equal(ks->hosts[1], "qwen.default.models.example.org");
 	assert_int_equal(ks->n_traffic, 2);
 	assert_string_equal(ks->traffic[0].pool, "qwen-00002");
 	assert_string_equal(ks->traffic[1].pool, "qwen-00001");
@@ -559,6 +560,177 @@ static void test_copy_and_equality(void **state)
 	ilb_object_free(&copy);
 }
 
+/* ---- config-domain: the domain of the hosts, followed when it changes ---- */
+
+#define CONFIG_DOMAIN "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: config-domain, namespace: knative-serving}\n"
+
+static void decode_config_domain(const char *data, struct ilb_object *obj)
+{
+	char yaml[1024], err[256] = "";
+	int ret;
+
+	snprintf(yaml, sizeof(yaml), CONFIG_DOMAIN "%s", data);
+	ret = decode_yaml_doc(yaml, 0, obj, err, sizeof(err));
+	if (ret != 0)
+		fail_msg("expected 0, got %d (%s)", ret, err);
+	assert_int_equal(obj->kind, ILB_KIND_KN_DOMAIN);
+}
+
+static void labels_of(struct ilb_labels *labels, const char *k1, const char *v1, const char *k2, const char *v2)
+{
+	memset(labels, 0, sizeof(*labels));
+	if (k1)
+		assert_int_equal(ilb_labels_set(labels, k1, v1), 0);
+	if (k2)
+		assert_int_equal(ilb_labels_set(labels, k2, v2), 0);
+}
+
+static void test_config_domain_decodes(void **state)
+{
+	struct ilb_object obj, copy;
+	struct ilb_labels none, app, both, local;
+	char err[256];
+
+	labels_of(&none, NULL, NULL, NULL, NULL);
+	labels_of(&app, "app", "secret", "release", "qwen");
+	labels_of(&both, "app", "secret", "tier", "gpu");
+	labels_of(&local, "networking.knative.dev/visibility", "cluster-local", NULL, NULL);
+	/* without a ConfigMap: Knative's example.com, cluster-local Services their cluster's */
+	assert_string_equal(ilb_kn_domain_for(NULL, &none), "example.com");
+	assert_string_equal(ilb_kn_domain_for(NULL, &local), "svc.cluster.local");
+
+	decode_config_domain("data:\n"
+			     "  _example: \"ignored: true\"\n"
+			     "  example.org: \"\"\n"
+			     "  models.internal: |\n"
+			     "    selector:\n"
+			     "      app: secret\n"
+			     "  gpu.example.net: \"selector: {app: secret, tier: gpu}\"\n",
+			     &obj);
+	assert_int_equal(obj.kn_domain.n_rules, 3);
+	assert_string_equal(ilb_kn_domain_for(&obj.kn_domain, &none), "example.org");
+	assert_string_equal(ilb_kn_domain_for(&obj.kn_domain, &app), "models.internal");
+	/* the most specific selector wins */
+	assert_string_equal(ilb_kn_domain_for(&obj.kn_domain, &both), "gpu.example.net");
+	assert_string_equal(ilb_kn_domain_for(&obj.kn_domain, &local), "svc.cluster.local");
+	assert_int_equal(ilb_object_copy(&copy, &obj), 0);
+	assert_true(ilb_object_equal(&obj, &copy));
+	ilb_object_free(&copy);
+	ilb_object_free(&obj);
+
+	/* every domain has a selector: example.com stays the default, as in Knative */
+	decode_config_domain("data: {models.internal: \"selector: {app: secret}\"}\n", &obj);
+	assert_int_equal(obj.kn_domain.n_rules, 2);
+	assert_string_equal(ilb_kn_domain_for(&obj.kn_domain, &none), "example.com");
+	assert_string_equal(ilb_kn_domain_for(&obj.kn_domain, &app), "models.internal");
+	ilb_object_free(&obj);
+	/* two defaults: the smaller name, whatever the order */
+	decode_config_domain("data: {b.example: \"\", a.example: \"\"}\n", &obj);
+	assert_string_equal(ilb_kn_domain_for(&obj.kn_domain, &none), "a.example");
+	ilb_object_free(&obj);
+
+	/* other ConfigMaps are not read */
+	assert_int_equal(decode_yaml_doc("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: config-domain}\n", 0,
+					 &obj, err, sizeof(err)),
+			 -ENOENT);
+	assert_int_equal(decode_yaml_doc(CONFIG_DOMAIN "data: {example.org: \"selector: [app]\"}\n", 0, &obj, err,
+					 sizeof(err)),
+			 -EINVAL);
+	assert_non_null(strstr(err, "data[example.org]"));
+	assert_int_equal(decode_yaml_doc(CONFIG_DOMAIN "data: {Bad_Domain: \"\"}\n", 0, &obj, err, sizeof(err)),
+			 -EINVAL);
+	assert_non_null(strstr(err, "data[Bad_Domain]"));
+	ilb_labels_free(&app);
+	ilb_labels_free(&both);
+	ilb_labels_free(&local);
+}
+
+/* The pool a Host reaches in a table built from the store now ("" for a 404). */
+static void expect_host(const struct ilb_store *store, const char *host, const char *pool)
+{
+	struct ilb_route_table *t = ilb_route_build(store, NULL, NULL);
+	struct ilb_route_result r;
+	enum ilb_route_status st;
+
+	assert_non_null(t);
+	st = ilb_route_resolve(t, host, "/v1/completions", 8888, "m", NULL, 0, &r);
+	if (!pool[0] && st != ILB_ROUTE_NO_HOST)
+		fail_msg("%s: expected no route, got %d (pool %s)", host, st, r.pool >= 0 ? t->pools[r.pool].name : "-");
+	if (pool[0] && (st != ILB_ROUTE_OK || strcmp(t->pools[r.pool].name, pool) != 0))
+		fail_msg("%s: expected %s, got %d (pool %s)", host, pool, st, r.pool >= 0 ? t->pools[r.pool].name : "-");
+	ilb_route_put(t);
+}
+
+static void apply_config_domain(struct ilb_store *store, const char *data)
+{
+	struct ilb_object obj;
+
+	decode_config_domain(data, &obj);
+	assert_int_equal(ilb_store_apply(store, &obj), 1);
+	ilb_object_free(&obj);
+}
+
+static void test_hosts_follow_config_domain(void **state)
+{
+	struct ilb_store *store = ilb_store_new();
+
+	assert_non_null(store);
+	apply_yaml(store, seed_service, 1);
+	/* no config-domain: the seed's curl */
+	expect_host(store, "qwen.default.example.com", "default/qwen");
+	expect_host(store, "qwen.default.svc.cluster.local", "default/qwen");
+	expect_host(store, "qwen.default.example.org", "");
+
+	/* a default domain: every Service moves, with no change to the Service */
+	apply_config_domain(store, "data: {example.org: \"\"}\n");
+	expect_host(store, "qwen.default.example.org:8888", "default/qwen");
+	expect_host(store, "qwen.default.example.com", "");
+	expect_host(store, "qwen.default.svc.cluster.local", "default/qwen");
+
+	/* a selector on the seed's label release: qwen */
+	apply_config_domain(store, "data: {example.org: \"\", qwen.ai: \"selector: {release: qwen}\"}\n");
+	expect_host(store, "qwen.default.qwen.ai", "default/qwen");
+	expect_host(store, "qwen.default.example.org", "");
+
+	/* the ConfigMap gone: example.com again */
+	assert_int_equal(ilb_store_delete(store, ILB_KIND_KN_DOMAIN, "knative-serving", "config-domain"), 1);
+	expect_host(store, "qwen.default.example.com", "default/qwen");
+	expect_host(store, "qwen.default.qwen.ai", "");
+	ilb_store_free(store);
+}
+
+static void test_tag_hosts(void **state)
+{
+	struct ilb_store *store = ilb_store_new();
+
+	assert_non_null(store);
+	apply_yaml(store,
+		   KSVC_HEAD ANNOTATED "spec:\n" TEMPLATE "  traffic:\n"
+				       "  - {revisionName: qwen-v1, percent: 100}\n"
+				       "  - {revisionName: qwen-v2, percent: 0, tag: canary}\n",
+		   1);
+	expect_host(store, "qwen.default.example.com", "default/qwen-v1");
+	/* a tag at 0% still reaches its revision */
+	expect_host(store, "canary-qwen.default.example.com", "default/qwen-v2");
+	apply_config_domain(store, "data: {example.org: \"\"}\n");
+	expect_host(store, "canary-qwen.default.example.org", "default/qwen-v2");
+	expect_host(store, "canary-qwen.default.example.com", "");
+
+	/* cluster-local: the cluster's domain only, whatever config-domain says */
+	apply_yaml(store,
+		   KSVC_HEAD "metadata: {name: qwen, labels: {networking.knative.dev/visibility: cluster-local}, "
+			     "annotations: {knative.aliyun.com/ai-gateway: inference}}\n"
+			     "spec:\n" TEMPLATE "  traffic:\n"
+			     "  - {revisionName: qwen-v1, percent: 100}\n"
+			     "  - {revisionName: qwen-v2, percent: 0, tag: canary}\n",
+		   1);
+	expect_host(store, "qwen.default.svc.cluster.local", "default/qwen-v1");
+	expect_host(store, "canary-qwen.default.svc.cluster.local", "default/qwen-v2");
+	expect_host(store, "qwen.default.example.org", "");
+	expect_host(store, "canary-qwen.default.example.org", "");
+	ilb_store_free(store);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -574,6 +746,9 @@ int main(void)
 		cmocka_unit_test(test_revisions_get_their_own_pools),
 		cmocka_unit_test(test_written_objects_win),
 		cmocka_unit_test(test_copy_and_equality),
+		cmocka_unit_test(test_config_domain_decodes),
+		cmocka_unit_test(test_hosts_follow_config_domain),
+		cmocka_unit_test(test_tag_hosts),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
