@@ -420,7 +420,9 @@ int ilb_reconcile(struct ilb_reconciler *r, const struct ilb_store *store, bool 
 			v->score = ilb_load_score(&v->load, now, r->stale_ns);
 		else
 			v->score = ILB_SCORE_MAX;
-		if (resolve && v->state != ILB_BACKEND_DOWN && r->nl) {
+		/* An unresolved next hop is asked again every call (each scrape period): the
+		 * kick's ARP/ND answer takes a millisecond, the full pass a second. */
+		if ((resolve || !v->resolved) && v->state != ILB_BACKEND_DOWN && r->nl) {
 			rc = ilb_nexthop_resolve(r->nl, &v->addr, &hop);
 			v->resolved = rc == 0;
 			rc = write_backend(r, v, rc == 0 || rc == -EAGAIN ? &hop : NULL);
