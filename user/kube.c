@@ -32,26 +32,29 @@
 #define MAX_TOKEN (64u << 10)
 
 const struct kind_def kind_defs[KUBE_KINDS] = {
-	{ "/api/v1/pods", "v1", "Pod", "pods", ILB_KIND_POD },
+	{ "/api/v1/pods", "v1", "Pod", "pods", ILB_KIND_POD, NULL, false },
 	{ "/apis/inference.networking.k8s.io/v1/inferencepools", "inference.networking.k8s.io/v1", "InferencePool",
-	  "inferencepools.v1.inference.networking.k8s.io", ILB_KIND_POOL },
+	  "inferencepools.v1.inference.networking.k8s.io", ILB_KIND_POOL, NULL, false },
 	{ "/apis/inference.networking.x-k8s.io/v1alpha2/inferencepools", "inference.networking.x-k8s.io/v1alpha2",
-	  "InferencePool", "inferencepools.v1alpha2.inference.networking.x-k8s.io", ILB_KIND_POOL },
+	  "InferencePool", "inferencepools.v1alpha2.inference.networking.x-k8s.io", ILB_KIND_POOL, NULL, false },
 	{ "/apis/inference.networking.x-k8s.io/v1alpha2/inferenceobjectives",
 	  "inference.networking.x-k8s.io/v1alpha2", "InferenceObjective",
-	  "inferenceobjectives.v1alpha2.inference.networking.x-k8s.io", ILB_KIND_OBJECTIVE },
+	  "inferenceobjectives.v1alpha2.inference.networking.x-k8s.io", ILB_KIND_OBJECTIVE, NULL, false },
 	{ "/apis/inference.networking.x-k8s.io/v1alpha2/inferencemodelrewrites",
 	  "inference.networking.x-k8s.io/v1alpha2", "InferenceModelRewrite",
-	  "inferencemodelrewrites.v1alpha2.inference.networking.x-k8s.io", ILB_KIND_MODEL_REWRITE },
+	  "inferencemodelrewrites.v1alpha2.inference.networking.x-k8s.io", ILB_KIND_MODEL_REWRITE, NULL, false },
 	{ "/apis/inference.networking.x-k8s.io/v1alpha2/inferencemodels", "inference.networking.x-k8s.io/v1alpha2",
-	  "InferenceModel", "inferencemodels.v1alpha2.inference.networking.x-k8s.io", ILB_KIND_INFERENCE_MODEL },
+	  "InferenceModel", "inferencemodels.v1alpha2.inference.networking.x-k8s.io", ILB_KIND_INFERENCE_MODEL, NULL, false },
 	{ "/apis/gateway.networking.k8s.io/v1/gateways", "gateway.networking.k8s.io/v1", "Gateway",
-	  "gateways.v1.gateway.networking.k8s.io", ILB_KIND_GATEWAY },
+	  "gateways.v1.gateway.networking.k8s.io", ILB_KIND_GATEWAY, NULL, false },
 	{ "/apis/gateway.networking.k8s.io/v1/httproutes", "gateway.networking.k8s.io/v1", "HTTPRoute",
-	  "httproutes.v1.gateway.networking.k8s.io", ILB_KIND_HTTPROUTE },
+	  "httproutes.v1.gateway.networking.k8s.io", ILB_KIND_HTTPROUTE, NULL, false },
 	/* the seed's model servers: the store derives a pool from each annotated Service */
 	{ "/apis/serving.knative.dev/v1/services", "serving.knative.dev/v1", "Service", "services.v1.serving.knative.dev",
-	  ILB_KIND_KSERVICE },
+	  ILB_KIND_KSERVICE, NULL, false },
+	/* the domain of those Services' hosts: one ConfigMap, which is all the Role grants */
+	{ "/api/v1/namespaces/" ILB_KN_DOMAIN_NS "/configmaps", "v1", "ConfigMap", "configmaps/" ILB_KN_DOMAIN_NAME,
+	  ILB_KIND_KN_DOMAIN, "fieldSelector=metadata.name%3D" ILB_KN_DOMAIN_NAME "&", true },
 };
 
 static uint64_t now_ms(void)
@@ -323,6 +326,7 @@ static int set_tls(struct ilb_kube *k, CURL *e)
 static void start(struct ilb_kube *k, struct resource *r, enum phase phase)
 {
 	char *url = NULL, *cont = NULL, *auth = NULL;
+	const char *query = r->def->query ? r->def->query : "";
 	unsigned timeout = WATCH_MIN_S + rand_r(&k->seed) % WATCH_MIN_S;
 	CURL *e = r->easy;
 	int ok;
@@ -330,12 +334,12 @@ static void start(struct ilb_kube *k, struct resource *r, enum phase phase)
 	load_token(k);
 	if (phase == PH_LIST) {
 		cont = r->cont ? curl_easy_escape(e, r->cont, 0) : NULL;
-		ok = asprintf(&url, "%s%s?limit=%d%s%s", k->creds.server, r->def->path, LIST_PAGE, cont ? "&continue=" : "",
-			      cont ? cont : "") >= 0;
+		ok = asprintf(&url, "%s%s?%slimit=%d%s%s", k->creds.server, r->def->path, query, LIST_PAGE,
+			      cont ? "&continue=" : "", cont ? cont : "") >= 0;
 		curl_free(cont);
 	} else {
-		ok = asprintf(&url, "%s%s?watch=1&allowWatchBookmarks=true&resourceVersion=%s&timeoutSeconds=%u",
-			      k->creds.server, r->def->path, r->rv, timeout) >= 0;
+		ok = asprintf(&url, "%s%s?%swatch=1&allowWatchBookmarks=true&resourceVersion=%s&timeoutSeconds=%u",
+			      k->creds.server, r->def->path, query, r->rv, timeout) >= 0;
 	}
 	curl_easy_reset(e);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, phase == PH_LIST ? LIST_TIMEOUT_MS : (timeout + 30) * 1000L);
@@ -629,8 +633,9 @@ static void list_done(struct ilb_kube *k, struct resource *r)
 	r->from_list = true;
 }
 
-/* 404 on the kind: its CRD is not installed (yet). Known empty; asked again slowly. */
-static void kind_missing(struct ilb_kube *k, struct resource *r)
+/* 404 on the kind: its CRD is not installed (yet); 403 on an optional kind: not granted.
+ * Known empty; asked again slowly. */
+static void kind_missing(struct ilb_kube *k, struct resource *r, long code)
 {
 	struct op *op = new_op(r, OP_REPLACE);
 
@@ -639,12 +644,15 @@ static void kind_missing(struct ilb_kube *k, struct resource *r)
 		op->missing = true;
 		push(k, op);
 	}
-	if (!r->missing_logged)
+	if (!r->missing_logged && code == 403)
+		pr_warn("kubernetes %s: not permitted (403: is the Role of deploy/ in %s applied?); taken as none, "
+			"asking again every %u s", r->def->name, ILB_KN_DOMAIN_NS, MISSING_RETRY_MS / 1000);
+	else if (!r->missing_logged)
 		pr_warn("kubernetes %s: not served by the API server (404: is its CRD installed?); asking again every %u s",
 			r->def->name, MISSING_RETRY_MS / 1000);
 	r->missing_logged = true;
 	r->logged[0] = '\0';
-	set_status(r, "not served (404)", false);
+	set_status(r, code == 403 ? "not permitted (403)" : "not served (404)", false);
 	r->phase = PH_WAIT;
 	r->next_ms = now_ms() + MISSING_RETRY_MS;
 }
@@ -682,8 +690,8 @@ static void finish(struct ilb_kube *k, struct resource *r, CURLcode res)
 		retry(k, r, msg);
 		return;
 	}
-	if (code == 404 && phase == PH_LIST) {
-		kind_missing(k, r);
+	if ((code == 404 || (code == 403 && r->def->optional)) && phase == PH_LIST) {
+		kind_missing(k, r, code);
 		return;
 	}
 	if (code != 200) {

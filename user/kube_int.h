@@ -10,12 +10,16 @@
 #include <time.h>
 #include "kube.h"
 
-#define KUBE_KINDS 9
+#define KUBE_KINDS 10
 #define BACKOFF_MIN_MS 200u
 
 struct kind_def {
 	const char *path, *api_version, *kind, *name;
 	enum ilb_kind ilb_kind;
+	const char *query; /* "key=value&" prepended to every list and watch query; NULL = none */
+	/* 403 on a list means "none": the kind is not needed to route (config-domain, whose
+	 * Role lives in a namespace that exists only with Knative) */
+	bool optional;
 };
 
 extern const struct kind_def kind_defs[KUBE_KINDS];

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test_kube.sh - the agent's Kubernetes source against tools/fake-apiserver over HTTPS:
-# initial list, watch events reaching the backends (and a Knative Service's derived pool),
+# initial list, watch events reaching the backends (and a Knative Service's derived pool, and
+# Knative's config-domain ConfigMap, the only ConfigMap it reads),
 # 410 Gone and re-list, the server restarting and down for a while, a bad token, missing
 # CRDs, in-cluster with token rotation.
 set -uo pipefail
@@ -16,7 +17,8 @@ D=$T_LOGDIR
 PIN_DIR=/sys/fs/bpf/$T_PREFIX
 SOCK=$D/agent.sock
 FIX=$ROOT/tests/fixtures/k8s
-KINDS=9 # pods, InferencePool v1 and v1alpha2, objectives, rewrites, models, gateways, routes, Knative Services
+KINDS=10 # pods, InferencePool v1 and v1alpha2, objectives, rewrites, models, gateways, routes, Knative Services,
+	# Knative's config-domain ConfigMap
 on_cleanup "rm -rf $PIN_DIR $PIN_DIR-bad $PIN_DIR-crd $PIN_DIR-sa"
 # Everything in a namespace of its own: the agent's L7 lane hooks the namespace's sockets.
 NS=$T_PREFIX-kube
@@ -127,6 +129,31 @@ admin "$ADMIN/admin/delete?kind=Service&apiVersion=serving.knative.dev/v1&namesp
 wait_for 3 bash -c "'$BUILD/inferlb' --socket '$SOCK' pools -j | jq -e 'all(.[]; .name | test(\"qwen\") | not)'"
 check_eq "and its deletion takes the pool away" "0" "$(cli pools -j | jq '[.[] | select(.name | test("qwen"))] | length')"
 
+# Knative's config-domain: knative-serving/config-domain only (a namespaced list with a field
+# selector, all the deploy/ Role grants), followed as it changes and goes.
+cm_yaml() {	# NAMESPACE NAME DOMAIN
+	printf 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: %s, namespace: %s}\ndata: {%s: ""}\n' "$2" "$1" "$3"
+}
+cm_state() { kinds_json 'select(.name == "configmaps/config-domain") | "\(.objects) \(.events)"' | jq -r '.[0]'; }
+cm_events() { cm_state | cut -d' ' -f2; }
+cm_yaml default config-domain example.net | apply
+cm_yaml knative-serving config-network example.net | apply
+cm_yaml knative-serving config-domain example.org | apply
+wait_for 3 bash -c "[ \"\$('$BUILD/inferlb' --socket '$SOCK' status -j |
+	jq -r '.sources[0].kinds[] | select(.name == \"configmaps/config-domain\") | .objects')\" == 1 ]"
+check_eq "config-domain from the API; other ConfigMaps are not read" "1" "$(cm_state | cut -d' ' -f1)"
+# listed cluster-wide, the others would be reported as kinds the agent does not read
+check_eq "the others are not even listed (none reported)" "0" "$(grep -c 'ConfigMap [a-z-]*/config-' "$D/agent.log")"
+events=$(cm_events)
+cm_yaml knative-serving config-domain example.net | apply
+wait_for 3 bash -c "[ \"\$('$BUILD/inferlb' --socket '$SOCK' status -j |
+	jq -r '.sources[0].kinds[] | select(.name == \"configmaps/config-domain\") | .events')\" -gt $events ]"
+check_eq "a change of config-domain is watched" "1 $((events + 1))" "$(cm_state)"
+admin "$ADMIN/admin/delete?kind=ConfigMap&namespace=knative-serving&name=config-domain" >/dev/null
+wait_for 3 bash -c "[ \"\$('$BUILD/inferlb' --socket '$SOCK' status -j |
+	jq -r '.sources[0].kinds[] | select(.name == \"configmaps/config-domain\") | .objects')\" == 0 ]"
+check_eq "and its deletion (example.com again)" "0" "$(cm_state | cut -d' ' -f1)"
+
 # An InferencePool that becomes invalid keeps its last good state and is reported once.
 sed 's/failureMode: FailOpen/failureMode: Sometimes/' "$FIX/inferencepool.yaml" | apply
 admin "$ADMIN/admin/bookmark" >/dev/null
@@ -203,6 +230,8 @@ agent_bg denied --kubeconfig "$D/denied-kubeconfig" --pin-dir "$PIN_DIR-bad" --s
 wait_for 5 grep -q 403 "$D/denied.log"
 check_cmd "403 Forbidden carries the API server's message" grep -q \
 	'HTTP 403 Forbidden: pods is forbidden: User "reader" cannot list resource "pods"' "$D/denied.log"
+check_cmd "403 on config-domain means none (its Role may not be applied): warned, not retried as an error" \
+	grep -q 'configmaps/config-domain: not permitted (403' "$D/denied.log"
 kill "$PID_denied"
 wait "$PID_denied" 2>/dev/null
 
