@@ -2,7 +2,8 @@
 # test_knative - the seed's Knative Service as the only routing object: its pool and
 # objective derived by the agent, the seed's curl routed by Host, the Knative queue-proxy
 # port used when pods have one, and scale from zero (held requests answered once a pod is
-# Ready; the bounds answered 503 with Retry-After; a client that gives up leaves the queue).
+# Ready; the bounds answered 503 with Retry-After; a client that gives up leaves the queue),
+# traffic split, a tag's host, and Knative's config-domain ConfigMap changed at runtime.
 set -u
 source "$(dirname "$0")/../lib.sh"
 t_init
@@ -203,4 +204,76 @@ d1=$(($(served 1) - b1)) d2=$(($(served 2) - b2))
 if [ $((d1 + d2)) -eq 1000 ] && [ "$d1" -ge 650 ] && [ "$d1" -le 750 ]; then ok "traffic 70/30 across two revisions: $d1/$d2 of 1,000"; else
 	not_ok "traffic 70/30 across two revisions within 5%" "got $d1/$d2 (sum $((d1 + d2)))" "status codes: $(sort "$T_LOGDIR/split.codes" | uniq -c | tr '\n' ' ')" "$($BUILD/inferlb --socket "$SOCK" pools 2>&1 | head -5)"
 fi
+
+# host_code HOST: the status of one request with that Host.
+host_code() {
+	nc curl -s -m 10 -o /dev/null -w '%{http_code}' "http://$GW:$GW_PORT/v1/completions" -H "Host: $1" \
+		-d "{\"model\":\"$SEED_MODEL\",\"prompt\":\"hi\",\"max_tokens\":1}"
+}
+# wait_code HOST CODE: until a request with that Host gets CODE (the manifests are reloaded
+# on inotify), for 5 s at most.
+wait_code() {
+	local i
+	for i in $(seq 1 50); do
+		[ "$(host_code "$1")" == "$2" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+# host_served HOST N: N requests with that Host; prints how many each revision's pod served.
+host_served() {
+	local b1 b2
+	b1=$(served 1) b2=$(served 2)
+	for _ in $(seq 1 "$2"); do host_code "$1" >/dev/null; done
+	echo "$(($(served 1) - b1)) $(($(served 2) - b2))"
+}
+
+# A tag: all the traffic to qwen-00001, qwen-00002 at 0% but reachable by its tag's host.
+python3 - "$REPO/examples/seed/qwen-service.yaml" "$MANIFESTS/qwen-service.yaml" <<'PY'
+import sys
+text = open(sys.argv[1]).read().rstrip("\n")
+text += """
+  traffic:
+  - revisionName: qwen-00001
+    percent: 100
+  - revisionName: qwen-00002
+    percent: 0
+    tag: canary
+"""
+open(sys.argv[2], "w").write(text)
+PY
+wait_code canary-qwen.default.example.com 200
+check_eq "a tag's host reaches its revision (0% of the Service's traffic)" "0 20" \
+	"$(host_served canary-qwen.default.example.com 20)"
+check_eq "the Service's host reaches the 100% revision only" "20 0" "$(host_served qwen.default.example.com 20)"
+
+# config-domain written at runtime: example.org is the default domain, example.com no more.
+cat >"$MANIFESTS/config-domain.yaml.tmp" <<'YAML'
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: config-domain
+  namespace: knative-serving
+data:
+  _example: |
+    # every other key is a domain
+  example.org: ""
+YAML
+mv "$MANIFESTS/config-domain.yaml.tmp" "$MANIFESTS/config-domain.yaml"
+wait_code qwen.default.example.org 200
+check_eq "with config-domain example.org: qwen.default.example.org routes, example.com 404" "200 404" \
+	"$(host_code qwen.default.example.org) $(host_code qwen.default.example.com)"
+check_eq "the tag follows the domain" "200 404" \
+	"$(host_code canary-qwen.default.example.org) $(host_code canary-qwen.default.example.com)"
+check_eq "svc.cluster.local still routes" "200" "$(host_code qwen.default.svc.cluster.local)"
+# A selector on the seed's label release: qwen gives it a domain of its own.
+printf '  qwen.example.net: |\n    selector:\n      release: qwen\n' >>"$MANIFESTS/config-domain.yaml"
+wait_code qwen.default.qwen.example.net 200
+check_eq "a selector matching the Service's labels wins over the default" "200 404" \
+	"$(host_code qwen.default.qwen.example.net) $(host_code qwen.default.example.org)"
+rm "$MANIFESTS/config-domain.yaml"
+wait_code qwen.default.example.com 200
+out=$(kn_curl)
+grep -q '"choices"' <<<"$out" && ok "config-domain removed: the seed's curl routes again" ||
+	not_ok "config-domain removed: the seed's curl routes again" "${out:0:300}"
 t_done
