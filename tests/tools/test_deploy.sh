@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test_deploy.sh - deploy/ and examples/: every YAML parses and names itself, the ClusterRole
-# only reads what the agent reads, the CRDs are the kinds the decoder accepts, the DaemonSet's
+# only reads what the agent reads (and the Role in knative-serving only config-domain), the CRDs are the kinds the decoder accepts, the DaemonSet's
 # mounts, capabilities, probes and flags, the image's packages; examples/ through the agent.
 set -uo pipefail
 source "$(dirname "$0")/../lib.sh"
@@ -97,9 +97,6 @@ expected = {("", "pods"),
             ("serving.knative.dev", "routes")}
 report(granted == expected, "ClusterRole resources are exactly what the agent reads",
        "missing %s, extra %s" % (sorted(expected - granted), sorted(granted - expected)))
-decoded = {(group_of(v), k.lower() + "s") for v, k in decoders}
-report(decoded <= granted, "every kind the decoder accepts may be listed and watched",
-       sorted(decoded - granted))
 
 sas = find("ServiceAccount", "v1")
 bindings = find("ClusterRoleBinding", "rbac.authorization.k8s.io/v1")
@@ -108,6 +105,30 @@ ok_binding = any(b["roleRef"]["kind"] == "ClusterRole" and b["roleRef"]["name"] 
                      s.get("namespace") == sa["metadata"].get("namespace") for s in b.get("subjects", []))
                  for b in bindings for sa in sas)
 report(ok_binding, "the ClusterRoleBinding gives the ClusterRole to the ServiceAccount")
+
+# Knative's config-domain: a Role in knative-serving, that one ConfigMap by name, read only
+kn_roles = [r for r in find("Role", "rbac.authorization.k8s.io/v1")]
+kn_rules = [r for role_ in kn_roles for r in role_.get("rules", [])]
+report(len(kn_roles) == 1 and kn_roles[0]["metadata"].get("namespace") == "knative-serving" and
+       kn_rules == [{"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["config-domain"],
+                     "verbs": ["get", "list", "watch"]}],
+       "one Role, in knative-serving: get, list, watch on the ConfigMap config-domain only",
+       [(r["metadata"].get("namespace"), r.get("rules")) for r in kn_roles])
+kn_bindings = find("RoleBinding", "rbac.authorization.k8s.io/v1")
+report(any(b["metadata"].get("namespace") == "knative-serving" and b["roleRef"]["kind"] == "Role" and
+           any(b["roleRef"]["name"] == r["metadata"]["name"] for r in kn_roles) and
+           any(s.get("kind") == "ServiceAccount" and s.get("name") == sa["metadata"]["name"] and
+               s.get("namespace") == sa["metadata"].get("namespace") for s in b.get("subjects", []))
+           for b in kn_bindings for sa in sas),
+       "the RoleBinding gives that Role to the ServiceAccount")
+kube_c = open(os.path.join(root, "user/kube.c")).read()
+report('"/api/v1/namespaces/" ILB_KN_DOMAIN_NS "/configmaps"' in kube_c and
+       '"fieldSelector=metadata.name%3D" ILB_KN_DOMAIN_NAME' in kube_c,
+       "the agent lists configmaps in knative-serving by name, as resourceNames requires")
+granted_all = granted | {(g, res) for r in kn_rules for g in r.get("apiGroups", []) for res in r.get("resources", [])}
+decoded = {(group_of(v), k.lower() + "s") for v, k in decoders}
+report(decoded <= granted_all, "every kind the decoder accepts may be listed and watched",
+       sorted(decoded - granted_all))
 
 # --- CRDs against the decoder
 crds = find("CustomResourceDefinition", "apiextensions.k8s.io/v1")
@@ -281,9 +302,10 @@ if run_agent all "$D/all"; then
 	ok "the agent starts on deploy/ and examples/seed"
 	check_eq "no document of deploy/ or examples/seed is rejected" "0 " \
 		"$(json status '" ".join(str(s["errors"]) + " " + s["last_error"] for s in j["sources"])')"
-	check_eq "examples/seed: the pools" "default/llama FailClose 2 pods, default/qwen FailOpen 2 pods" \
+	check_eq "examples/seed: the pools (smollm at min-scale 0: no pod)" \
+		"default/llama FailClose 2 pods, default/qwen FailOpen 2 pods, default/smollm FailOpen 0 pods" \
 		"$(json pools '", ".join("%s/%s %s %d pods" % (p["namespace"], p["name"], p["failure_mode"], p["total"]) for p in j)')"
-	check_eq "examples/seed: the objectives" "batch-summaries llama -1, qwen qwen 1, sql-assistant llama 10" \
+	check_eq "examples/seed: the objectives" "batch-summaries llama -1, qwen qwen 1, smollm smollm 0, sql-assistant llama 10" \
 		"$(json objectives '", ".join("%s %s %d" % (o["name"], o["pool"], o["priority"]) for o in j)')"
 	# (not ready here: the namespace has no route to the placeholder addresses)
 	check_eq "examples/seed: the backends, at each pool's target port" \
