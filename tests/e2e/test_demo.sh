@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # test_demo - `make demo` and `make demo-up` / `make demo-down` (tools/demo/demo.sh) as a user
-# runs them: the seed's answer and the final table, nothing left behind after a run, an
-# interrupted run or a failed step; up and down twice each; build/demo.env answers the seed's
+# runs them: the seed's answer and the final table, the scale-from-zero step (a request to the
+# Service smollm held until the demo's scaler starts a pod, then answered), nothing left behind
+# after a run, an interrupted run (also while the scaler's pod starts) or a failed step; up and
+# down twice each; build/demo.env answers the seed's
 # curl. DEMO_QUICK keeps the load small (32 requests, vllm-sim's clock x0.1).
 set -u
 source "$(dirname "$0")/../lib.sh"
@@ -64,6 +66,23 @@ else
 fi
 sums=$(grep -E '^  (inferlb|round-robin) ' <<<"$table" | awk '{ n = split($NF, r, "/"); s = 0; for (i = 1; i <= n; i++) s += r[i]; printf "%d ", s }')
 check_eq "the qwen pods finished the 32 requests of each run" "32 32 " "$sums"
+# Scale from zero: the request is pending, the scaler starts the pod, then the answer (200).
+sfz=$(sed -n '/^==> scale from zero/,/^==> removing/p' <<<"$out")
+order=$(grep -nE '^scaler: default/smollm has [1-9][0-9]* pending request|^scaler: pod ilbdemo-smollm-1 .* started|^answered: HTTP 200 after [0-9]+ ms waiting' <<<"$sfz" |
+	cut -d: -f1 | tr '\n' ' ')
+waited=$(grep -oE '^answered: HTTP 200 after [0-9]+ ms' <<<"$sfz" | grep -oE '[0-9]+ ms$')
+if [ "$(wc -w <<<"$order")" -eq 3 ] && tr ' ' '\n' <<<"${order% }" | sort -nC &&
+	grep -q '^{"id":"chatcmpl-.*"model":"HuggingFaceTB/SmolLM2-360M-Instruct","choices":\[{' <<<"$sfz" &&
+	grep -q '^content: .' <<<"$sfz"; then
+	ok "scale from zero: smollm's request pending, the scaler starts ilbdemo-smollm-1, answered 200 after $waited"
+else
+	not_ok "scale from zero: pending, the scaler's pod, answered 200 with the wait time" "${sfz:0:1500}"
+fi
+if grep -Eq '^default/smollm .* 0/0 +[0-9]+ +1 ' <<<"$sfz" && grep -Eq '^default/smollm .* 1/1 +[0-9]+ +0 ' <<<"$sfz"; then
+	ok "inferlb pools: smollm with no pod and 1 pending, then 1/1 with none"
+else
+	not_ok "inferlb pools: smollm pending 1, then 1/1 with none" "$(grep '^default/smollm' <<<"$sfz")"
+fi
 check_clean "after demo.sh run"
 
 # up twice: one topology; demo.env's gateway answers the seed's curl; down twice.
@@ -122,26 +141,31 @@ if [ "$rc1" -eq 0 ] && [ "$rc2" -eq 0 ]; then ok "demo.sh down twice exits 0 bot
 fi
 
 # interrupted: SIGINT once the agent is up, and once the load is running.
+# interrupt_at DESC MARKER [NS]: SIGINT a second after MARKER is printed (NS must exist then).
 interrupt_at() {
-	local desc=$1 marker=$2 pid rc start
+	local desc=$1 marker=$2 ns=${3:-} pid rc start had_ns=
 	# A background job of a script ignores SIGINT unless told otherwise.
 	env --default-signal=INT "$DEMO" run </dev/null >"$T_LOGDIR/int.out" 2>&1 &
 	pid=$!
 	wait_for 60 grep -q "$marker" "$T_LOGDIR/int.out"
 	sleep 1
+	[ -n "$ns" ] && [ -e "/run/netns/$ns" ] && had_ns=1
 	kill -INT "$pid"
 	start=$SECONDS
 	wait "$pid"
 	rc=$?
-	if [ "$rc" -eq 130 ] && grep -q '^demo: failed at step: ' "$T_LOGDIR/int.out"; then
-		ok "SIGINT $desc: exit 130 after $((SECONDS - start))s, the step named"
+	if [ "$rc" -eq 130 ] && grep -q '^demo: failed at step: ' "$T_LOGDIR/int.out" && { [ -z "$ns" ] || [ -n "$had_ns" ]; }; then
+		ok "SIGINT $desc: exit 130 after $((SECONDS - start))s, the step named${ns:+ ($ns existed)}"
 	else
-		not_ok "SIGINT $desc: exit 130, the step named" "exit $rc" "$(tail -3 "$T_LOGDIR/int.out")"
+		not_ok "SIGINT $desc: exit 130, the step named${ns:+, $ns existed}" "exit $rc${ns:+, $ns existed: ${had_ns:-no}}" \
+			"$(tail -3 "$T_LOGDIR/int.out")"
 	fi
 	check_clean "SIGINT $desc"
 }
 interrupt_at "with the agent up" '^==> agent'
 interrupt_at "during the load" '^==> shared-prefix load through inferlb'
+# (the scaler's pod takes DEMO_COLD_START, 2 s, to start: the SIGINT comes while it starts)
+interrupt_at "while the scaler's pod starts" '^scaler: default/smollm has 1 pending' ilbdemo-smollm-1
 
 # A step that fails: a model server that does not start.
 fake=$T_LOGDIR/fakebuild

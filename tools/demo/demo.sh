@@ -4,7 +4,9 @@
 # examples/seed, vllm-sim pods, all in network namespaces on this machine, no cluster needed.
 #
 #   demo.sh run    build the topology, send the guide's curl, a LoRA request, a shared-prefix
-#                  load through inferlb and then through round-robin, print a table, remove all
+#                  load through inferlb and then through round-robin, print a table, then a
+#                  request to a Service scaled to zero, answered once a scaler starts its pod;
+#                  remove all
 #   demo.sh up     build the same topology and leave it running; writes build/demo.env
 #   demo.sh down   remove what `up` (or an interrupted `run`) created, by the names it recorded
 #
@@ -12,12 +14,14 @@
 #   GATEWAY_HOST:8888) --veth-- one ns per pod (10.244.N.2, tools/vllm-sim)
 #
 # Everything carries the prefix $DEMO_PREFIX (default ilbdemo): namespaces ilbdemo-client,
-# ilbdemo-node, ilbdemo-qwen-1..3, ilbdemo-llama-1, pins in /sys/fs/bpf/ilbdemo. What was made
-# is recorded in $STATE_DIR/state as it is made, and removal reads that record.
+# ilbdemo-node, ilbdemo-qwen-1..3, ilbdemo-llama-1 (and, made by the scaler of `run`,
+# ilbdemo-smollm-1), pins in /sys/fs/bpf/ilbdemo. What was made is recorded in $STATE_DIR/state
+# as it is made, and removal reads that record.
 #
 # Environment: DEMO_QUICK=1 for a small, fast load (tests: 32 requests, vllm-sim's clock x0.1),
 # DEMO_TIME_SCALE (vllm-sim's --time-scale: 1, the default, is the simulated GPU's own pace),
-# DEMO_PREFIX (names), INFERLB_BUILD (default build/).
+# DEMO_PREFIX (names), INFERLB_BUILD (default build/), DEMO_COLD_START (seconds the scaler's
+# pod takes to start, standing in for a model server's weights load; default 2).
 set -euo pipefail
 export LC_ALL=C
 
@@ -44,6 +48,12 @@ LLAMA_HOST=llama.default.example.com
 LLAMA_MODEL=meta-llama/Llama-3.1-8B-Instruct
 N_QWEN=3
 N_LLAMA=1
+# The Knative Service at min-scale 0 (examples/seed/smollm-service.yaml): no pod until the scaler
+# of `run` starts one, in namespace $P-smollm-1 at 10.244.SMOL_IDX.2.
+SMOL_HOST=smollm.default.example.com
+SMOL_MODEL=HuggingFaceTB/SmolLM2-360M-Instruct
+SMOL_IDX=$((N_QWEN + N_LLAMA + 1))
+COLD_START=${DEMO_COLD_START:-2}
 TIME_SCALE=${DEMO_TIME_SCALE:-1}
 
 STEP="start"
@@ -173,17 +183,23 @@ topology_up() {
 	for i in $(seq 1 "$N_QWEN") $(seq 1 "$N_LLAMA" | sed 's/^/l/'); do
 		idx=$((idx + 1))
 		if [[ $i == l* ]]; then ns=$(pod_ns llama "${i#l}"); else ns=$(pod_ns qwen "$i"); fi
-		ns_add "$ns"
-		ip link add name "pod$idx" netns "$NODE_NS" type veth peer name eth0 netns "$ns"
-		in_ns "$NODE_NS" ip addr add "10.244.$idx.1/24" dev "pod$idx"
-		in_ns "$NODE_NS" ip link set "pod$idx" up
-		in_ns "$NODE_NS" ethtool -K "pod$idx" tx off >/dev/null
-		in_ns "$ns" ip addr add "$(pod_ip "$idx")/24" dev eth0
-		in_ns "$ns" ip link set eth0 up
-		in_ns "$ns" ip route add default via "10.244.$idx.1"
-		# XDP_REDIRECT into a veth needs NAPI on the receiving peer: GRO turns it on.
-		in_ns "$ns" ethtool -K eth0 gro on >/dev/null 2>&1 || true
+		pod_ns_add "$ns" "$idx"
 	done
+}
+
+# pod_ns_add NS INDEX: a pod's namespace, linked to the node as pod<INDEX>, 10.244.INDEX.2.
+pod_ns_add() {
+	local ns=$1 idx=$2
+	ns_add "$ns"
+	ip link add name "pod$idx" netns "$NODE_NS" type veth peer name eth0 netns "$ns"
+	in_ns "$NODE_NS" ip addr add "10.244.$idx.1/24" dev "pod$idx"
+	in_ns "$NODE_NS" ip link set "pod$idx" up
+	in_ns "$NODE_NS" ethtool -K "pod$idx" tx off >/dev/null
+	in_ns "$ns" ip addr add "$(pod_ip "$idx")/24" dev eth0
+	in_ns "$ns" ip link set eth0 up
+	in_ns "$ns" ip route add default via "10.244.$idx.1"
+	# XDP_REDIRECT into a veth needs NAPI on the receiving peer: GRO turns it on.
+	in_ns "$ns" ethtool -K eth0 gro on >/dev/null 2>&1 || true
 }
 
 # The pods: the qwen Service's revision (vLLM's port 8080, as in the Service) and the llama
@@ -212,9 +228,10 @@ sims_start() {
 	done
 }
 
-# wait_up NAME NS URL: the spawned NAME answers URL within 10 s, or the demo stops there.
+# wait_up NAME NS URL [SECONDS]: the spawned NAME answers URL within SECONDS (10), or the demo
+# stops there.
 wait_up() {
-	local pid_var="PID_${1//[^a-zA-Z0-9_]/_}" deadline=$((SECONDS + 10))
+	local pid_var="PID_${1//[^a-zA-Z0-9_]/_}" deadline=$((SECONDS + ${4:-10}))
 	until in_ns "$2" curl -sf -m 1 -o /dev/null "$3" 2>/dev/null; do
 		kill -0 "${!pid_var}" 2>/dev/null || die "$1 exited: $(tail -n 1 "$LOGS/$1.log")"
 		[ $SECONDS -ge $deadline ] && die "$1 does not answer $3 (see $LOGS/$1.log)"
@@ -293,10 +310,12 @@ agent_start() {
 		die "the gateway at $GATEWAY_HOST:$GATEWAY_PORT does not answer (see $LOGS/$name.log)"
 }
 
-# pools_ready: every pool the agent knows has all its pods ready (fresh metrics).
+# pools_ready: every pool the agent knows has all its pods ready (fresh metrics), and at least
+# two pools (qwen, llama) have pods; smollm, scaled to zero, has none.
 pools_ready() {
 	"$BUILD/inferlb" --socket "$CONTROL_SOCKET" --pin-dir "$PIN_DIR" pools -j |
-		grep -o '"ready":[0-9]*,"total":[0-9]*' | awk -F'[:,]' '$2 != $4 || $4 == 0 { bad = 1 } END { exit bad || NR < 2 }'
+		grep -o '"ready":[0-9]*,"total":[0-9]*' |
+		awk -F'[:,]' '$2 != $4 { bad = 1 } $4 > 0 { n++ } END { exit bad || n < 2 }'
 }
 
 agent_stop() {
@@ -429,6 +448,120 @@ print_table() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# Scale from zero: the Knative Service smollm (min-scale 0) has no pod. A request for it waits in
+# the agent, which counts it as pending for the pool default/smollm; scaler() plays Knative's
+# autoscaler: it sees the demand, starts a pod and writes its manifest, and the agent sends the
+# held request to the pod as soon as the Pod is Ready.
+
+# pool_pending POOL: the requests the agent holds for default/POOL (`inferlb pools -j`).
+pool_pending() {
+	"$BUILD/inferlb" --socket "$CONTROL_SOCKET" --pin-dir "$PIN_DIR" pools -j |
+		jq -e --arg n "$1" '.[] | select(.namespace == "default" and .name == $n) | .pending'
+}
+
+# smollm_pod_up: the pod a Knative Deployment would make for smollm's revision: a vllm-sim in
+# its own namespace, then its Pod (Ready) in the manifests, written whole (rename) for inotify.
+smollm_pod_up() {
+	local ns ip f=$MANIFESTS/pods-smollm.yaml
+	ns=$(pod_ns smollm 1)
+	ip=$(pod_ip "$SMOL_IDX")
+	pod_ns_add "$ns" "$SMOL_IDX"
+	# vllm-sim is up in milliseconds; a model server loads its weights first: COLD_START seconds.
+	# (sh execs vllm-sim: the recorded pid stays the pod's.)
+	# shellcheck disable=SC2016
+	spawn smollm-1 "$ns" sh -c 'sleep "$0" && exec "$@"' "$COLD_START" "$BUILD/vllm-sim" --host "$ip" --port 8080 \
+		--model "$SMOL_MODEL" --max-model-len 4096 --time-scale "$TIME_SCALE" --seed "$SMOL_IDX"
+	wait_up smollm-1 "$ns" "http://$ip:8080/health" "$((${COLD_START%.*} + 10))"
+	cat >"$f.tmp" <<YAML
+# Written by tools/demo/demo.sh's scaler: the pod it started for the Service smollm.
+apiVersion: v1
+kind: Pod
+metadata:
+  name: smollm-00001-deployment-5d8f7c9b4-demo1
+  namespace: default
+  labels:
+    app: smollm-00001
+    release: smollm
+    serving.knative.dev/configuration: smollm
+    serving.knative.dev/revision: smollm-00001
+    serving.knative.dev/service: smollm
+    inference.networking.k8s.io/engine-type: vllm
+spec:
+  nodeName: $NODE_NS
+  containers:
+  - name: vllm-container
+    image: inferlb/vllm-sim
+    ports:
+    - containerPort: 8080
+      protocol: TCP
+status:
+  phase: Running
+  podIP: $ip
+  podIPs:
+  - ip: $ip
+  conditions:
+  - type: Ready
+    status: "True"
+YAML
+	mv "$f.tmp" "$f"
+}
+
+smollm_ready() {
+	"$BUILD/inferlb" --socket "$CONTROL_SOCKET" --pin-dir "$PIN_DIR" pools -j |
+		jq -e '.[] | select(.namespace == "default" and .name == "smollm") | .ready == 1 and .pending == 0'
+}
+
+# scaler POOL SECONDS: polls the pending count of default/POOL every 100 ms; at the first
+# pending request, starts the pod. The demo stops if no demand appears within SECONDS.
+scaler() {
+	local deadline=$((SECONDS + $2)) n
+	while :; do
+		n=$(pool_pending "$1" 2>/dev/null) || n=0
+		if [ "$n" -gt 0 ]; then
+			SCALE_SEEN_NS=$(date +%s%N)
+			say "scaler: default/$1 has $n pending request(s) and no pod: starting one (vllm-sim, with a" \
+				"${COLD_START} s pause standing in for a model server's load)"
+			"$BUILD/inferlb" --socket "$CONTROL_SOCKET" --pin-dir "$PIN_DIR" pools | sed -n "1p;/^default\/$1 /p"
+			smollm_pod_up
+			SCALE_READY_NS=$(date +%s%N)
+			say "scaler: pod $(pod_ns smollm 1) ($(pod_ip "$SMOL_IDX"):8080) started, Ready in $MANIFESTS/pods-smollm.yaml"
+			return 0
+		fi
+		[ $SECONDS -ge $deadline ] && die "scaler: no pending request for default/$1 within $2 s"
+		sleep 0.1
+	done
+}
+
+# scale_from_zero: a request to smollm's host through the gateway, in the background; the
+# scaler; the answer and how long the request waited.
+scale_from_zero() {
+	local pid rc=0 code total out
+	say "smollm (examples/seed/smollm-service.yaml) is at min-scale 0: no pod"
+	"$BUILD/inferlb" --socket "$CONTROL_SOCKET" --pin-dir "$PIN_DIR" pools | sed -n '1p;/^default\/smollm /p'
+	say "curl http://$GATEWAY_HOST:8888/v1/chat/completions -H \"Host: $SMOL_HOST\" -d '{\"model\": \"$SMOL_MODEL\", ...}' &"
+	ip netns exec "$CLIENT_NS" curl -sS -m 60 "http://$GATEWAY_HOST:8888/v1/chat/completions" \
+		-H "Host: $SMOL_HOST" -H "Content-Type: application/json" \
+		-d '{"model": "'"$SMOL_MODEL"'", "messages": [{"role": "user", "content": "What does scale to zero mean?"}], "max_tokens": 24}' \
+		-o "$WORK/smollm.json" -w '%{http_code} %{time_total}\n' >"$WORK/smollm.code" 2>"$LOGS/smollm-curl.log" </dev/null &
+	pid=$!
+	record "pid $pid $(pid_start "$pid" || echo 0) smollm-curl"
+	scaler smollm 20
+	wait "$pid" || rc=$?
+	[ "$rc" -eq 0 ] || die "the request to smollm failed: curl exit $rc: $(cat "$LOGS/smollm-curl.log")"
+	read -r code total <"$WORK/smollm.code"
+	out=$(cat "$WORK/smollm.json")
+	say "$out"
+	if [ "$code" != 200 ] || ! grep -q '"choices"' <<<"$out"; then die "the held request was answered with HTTP $code"; fi
+	say "answered: HTTP $code after $(awk -v t="$total" 'BEGIN { printf "%.0f", t * 1000 }') ms waiting" \
+		"(the scaler had the pod started and Ready $(((SCALE_READY_NS - SCALE_SEEN_NS) / 1000000)) ms after it saw the" \
+		"request pending)"
+	say "content: $(jq -r '.choices[0].message.content' <<<"$out")"
+	# The agent counts the pod ready once it has scraped its metrics.
+	wait_for 5 smollm_ready || true
+	"$BUILD/inferlb" --socket "$CONTROL_SOCKET" --pin-dir "$PIN_DIR" pools | sed -n '1p;/^default\/smollm /p'
+}
+
+# ---------------------------------------------------------------------------------------------
 
 preflight() {
 	[ "$(id -u)" -eq 0 ] || die "needs root (network namespaces, XDP, bpffs)"
@@ -436,7 +569,7 @@ preflight() {
 	for b in inferlb-agent inferlb vllm-sim loadgen; do
 		[ -x "$BUILD/$b" ] || die "$BUILD/$b is missing: run 'make all' first"
 	done
-	for b in ip nsenter setsid ethtool curl; do
+	for b in ip nsenter setsid ethtool curl jq; do
 		command -v "$b" >/dev/null || die "$b is missing: run 'make deps'"
 	done
 	mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
@@ -455,7 +588,8 @@ names_free() {
 		fi
 		return 0
 	fi
-	for ns in "$CLIENT_NS" "$NODE_NS" $(seq 1 "$N_QWEN" | sed "s/^/$P-qwen-/") $(seq 1 "$N_LLAMA" | sed "s/^/$P-llama-/"); do
+	for ns in "$CLIENT_NS" "$NODE_NS" $(seq 1 "$N_QWEN" | sed "s/^/$P-qwen-/") $(seq 1 "$N_LLAMA" | sed "s/^/$P-llama-/") \
+		"$(pod_ns smollm 1)"; do
 		[ -e "/run/netns/$ns" ] && die "network namespace $ns exists but no demo recorded it: remove it ('ip netns del $ns') if it is an old demo's"
 	done
 	if [ -e "$PIN_DIR" ]; then
@@ -551,6 +685,10 @@ cmd_run() {
 
 	step "result"
 	print_table
+
+	step "scale from zero: a request to a Service with no pod"
+	scale_from_zero
+
 	step "removing the demo's namespaces, pins and processes"
 	teardown
 	MODE=finished
