@@ -6,6 +6,8 @@
 #   haproxy   http://198.18.0.1:8881      (HAProxy 2.6, one thread, roundrobin, server keep-alive)
 #   nginx     http://198.18.0.1:8882      (nginx 1.22, one worker, upstream keepalive, no buffering)
 
+# Every L7 configuration is charged its node-side kernel work on the proxy's core (lib.sh).
+NODE_RPS=${NODE_RPS-1}
 HAPROXY_PORT=8881
 NGINX_PORT=8882
 L7_CONFIGS="inferlb haproxy nginx"

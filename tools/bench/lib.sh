@@ -146,6 +146,16 @@ topology_up() {
 		np "$i" ethtool -K eth0 gro on >/dev/null 2>&1
 		nn ethtool -K "pod$i" tx off >/dev/null
 	done
+	# NODE_RPS: the node namespace's receive processing (RPS on its veths) on CPU_SUT, so that
+	# the kernel work a proxy causes in the node (TCP receive, sockmap verdicts and their
+	# workqueue, netfilter) runs on the node's core with the proxy, not on the generator's.
+	if [ -n "${NODE_RPS:-}" ]; then
+		local mask dev
+		mask=$(printf '%x' $((1 << CPU_SUT)))
+		for dev in uplink $(seq 1 "$n" | sed 's/^/pod/'); do
+			nn sh -c "echo $mask >/sys/class/net/$dev/queues/rx-0/rps_cpus" || return 1
+		done
+	fi
 	# Let the neighbour tables fill before anything measures.
 	for i in $(seq 1 "$n"); do nn ping -c1 -W1 "198.19.$i.2" >/dev/null 2>&1; done
 	nc ping -c1 -W1 198.18.0.1 >/dev/null 2>&1

@@ -39,7 +39,7 @@ met=$(awk -v r="$r_h" 'BEGIN { print (r != "null" && r >= 1.0) ? "true" : "false
 	echo
 	echo "The seed's chat completion ($(stat -c %s "$BODY") bytes, Host $GW_HOST) on kept-alive connections; three pods answering at once."
 	echo "Throughput: wrk 2 threads, $CONNS connections, ${DUR} s; latency: wrk 1 thread, 4 connections, ${DUR_LAT} s; $ROUNDS rounds, configurations in turn."
-	echo "Proxy under test on CPU $CPU_SUT (agent, HAProxy nbthread 1, nginx 1 worker); wrk and pods on CPU $CPU_GEN. CPU from /proc/PID/stat"
+	echo "Proxy under test on CPU $CPU_SUT (agent, HAProxy nbthread 1, nginx 1 worker)${NODE_RPS:+ with the receive processing of the node namespace (RPS)}; wrk and pods on CPU $CPU_GEN. CPU from /proc/PID/stat"
 	echo "(utime+stime), softirq from /proc/stat, machine = all busy time over the run; per request of the throughput run."
 	echo
 	l7_rr_table
