@@ -517,13 +517,21 @@ row_write --argjson a "$a_json" --argjson c "$c_json" --argjson meta "$met_a" \
 	    pod_scrapes_per_s: $brate, expected_scrapes_per_s: ($npods * 20), fresh_pods: $bfresh, oldest_metrics_ms: $bage,
 	    cpu_us_per_scrape: ($bus | tonumber? // null)},
 	  idle_connections: $c,
+	  plot: {ylabel: "VmRSS bytes per L7 connection (median, min–max)",
+	    bars: [["inferlb", "idle"], ["haproxy", "idle"], ["inferlb", "1 request"], ["haproxy", "1 request"]]
+	      | map(. as [$k, $w] | ($c[$k] // {}) | (if $w == "idle" then .bytes_per_idle_conn else .bytes_per_conn_after_one_request end) as $p
+	        | select($p != null)
+	        | {label: "\(if $k == "inferlb" then "gateway" else "HAProxy" end), \($w)", median: $p.median, min: $p.min, max: $p.max})},
 	  summary: [
 	   {metric: "pod Ready → routable p99 ms (Kubernetes source; manifests source)", inferlb: ($a99k | tonumber? // null),
 	    inferlb_manifests: ($a99m | tonumber? // null), p50_ms: ($a50k | tonumber? // null),
 	    p50_ms_manifests: ($a50m | tonumber? // null), floor_p99_ms: ($f99k | tonumber? // null),
 	    peer: null, goal: "≤ 100 ms", met: $meta},
-	   {metric: "agent CPU % / VmRSS kB scraping \($npods) pods at 50 ms", inferlb: ($bc | tonumber? // null),
-	    rss_kb: ($br | tonumber? // null), peer: null, goal: "–", met: null},
-	   {metric: "bytes per idle L7 connection, gateway / HAProxy", inferlb: ($ci | tonumber? // null), peer: ($ch | tonumber? // null),
-	    ratio: ($rc | tonumber? // null), after_one_request: {inferlb: ($cri | tonumber? // null), peer: ($crh | tonumber? // null),
-	    ratio: ($rcr | tonumber? // null)}, goal: "–", met: null}]}'
+	   {metric: "agent CPU, % of a core, scraping \($npods) pods every 50 ms", inferlb: ($bc | tonumber? // null),
+	    peer: null, goal: "–", met: null},
+	   {metric: "agent VmRSS kB scraping \($npods) pods every 50 ms", inferlb: ($br | tonumber? // null),
+	    peer: null, goal: "–", met: null},
+	   {metric: "VmRSS bytes per idle L7 connection (\($nconns), no request yet), gateway / HAProxy", inferlb: ($ci | tonumber? // null),
+	    peer: ($ch | tonumber? // null), ratio: ($rc | tonumber? // null), goal: "–", met: null},
+	   {metric: "VmRSS bytes per kept-alive L7 connection after one request, gateway / HAProxy", inferlb: ($cri | tonumber? // null),
+	    peer: ($crh | tonumber? // null), ratio: ($rcr | tonumber? // null), goal: "–", met: null}]}'
