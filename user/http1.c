@@ -579,6 +579,14 @@ void ilb_http_reader_next(struct ilb_http_reader *r)
 	parse_reset(r);
 }
 
+void ilb_http_reader_idle(struct ilb_http_reader *r)
+{
+	ilb_http_req_free(&r->req);
+	free(r->p.offs);
+	r->p.offs = NULL;
+	parse_reset(r);
+}
+
 void ilb_http_reader_free(struct ilb_http_reader *r)
 {
 	ilb_http_req_free(&r->req);

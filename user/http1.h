@@ -117,6 +117,9 @@ const char *ilb_http_req_header(const struct ilb_http_req *req, const char *name
 void ilb_http_reader_init(struct ilb_http_reader *r, const struct ilb_http_limits *limits);
 /* After DONE: empty reader.req and read the connection's next request. */
 void ilb_http_reader_next(struct ilb_http_reader *r);
+/* As ilb_http_reader_next, and the buffers go back to the allocator: a kept-alive connection
+ * waiting for its next request costs its state only (thousands of them sit idle). */
+void ilb_http_reader_idle(struct ilb_http_reader *r);
 void ilb_http_reader_free(struct ilb_http_reader *r);
 
 /* Reads from data; *consumed is how many bytes were taken (copied as needed). On DONE the

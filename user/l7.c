@@ -333,7 +333,7 @@ void l7_client_response_done(struct ilb_l7 *l7, struct l7_client *c, uint64_t by
 	}
 	c->state = L7_READING;
 	c->deadline_ns = ilb_now_ns() + (uint64_t)l7->cfg.idle_timeout_ms * 1000000;
-	ilb_http_reader_next(&c->reader);
+	ilb_http_reader_idle(&c->reader);
 	ep_set(l7, c->fd, c, EPOLLIN | EPOLLRDHUP, false);
 	if (c->carry) {
 		char *data = c->carry;

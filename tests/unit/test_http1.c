@@ -412,6 +412,33 @@ static void test_expect_continue(void **state)
 	assert_string_equal(ILB_HTTP_100_CONTINUE, "HTTP/1.1 100 Continue\r\n\r\n");
 }
 
+/* An idle kept-alive connection gives its buffers back; the next request reads as the first. */
+static void test_idle_releases_buffers(void **state)
+{
+	struct ilb_http_reader r;
+	size_t used;
+
+	(void)state;
+	ilb_http_reader_init(&r, NULL);
+	assert_int_equal(ilb_http_feed(&r, S("POST /v1/completions HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nab"),
+				       &used),
+			 ILB_HTTP_DONE);
+	assert_non_null(r.req.arena);
+	ilb_http_reader_idle(&r);
+	assert_null(r.req.arena);
+	assert_null(r.req.headers);
+	assert_null(r.req.body_buf);
+	assert_null(r.p.offs);
+	assert_int_equal(ilb_http_feed(&r, S("POST /v1/chat/completions HTTP/1.1\r\nHost: b\r\nX-A: 1\r\n"
+					    "Content-Length: 3\r\n\r\nxyz"),
+				       &used),
+			 ILB_HTTP_DONE);
+	assert_string_equal(r.req.target, "/v1/chat/completions");
+	assert_string_equal(ilb_http_req_header(&r.req, "x-a"), "1");
+	assert_string_equal(r.req.body, "xyz");
+	ilb_http_reader_free(&r);
+}
+
 /* --- chunked bodies --- */
 
 static void test_chunked_body(void **state)
@@ -843,6 +870,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_post_with_content_length),
 		cmocka_unit_test(test_get_without_body),
+		cmocka_unit_test(test_idle_releases_buffers),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_limit_request_line),
 		cmocka_unit_test(test_limit_header_line),
