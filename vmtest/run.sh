@@ -4,21 +4,27 @@
 # ends with: "N passed, N failed".
 #
 # The guest is a kernel plus an initramfs built here: static busybox, the test binaries
-# with their shared libraries and loader, bpftool and ip. Its /init mounts proc, sysfs,
-# devtmpfs, bpffs and debugfs, runs each test and powers off. Test output leaves the
-# guest on a second serial port of its own, so kernel messages on the console never mix
-# with TAP. qemu runs with TCG (nested KVM hangs on our machines): about half a minute
-# for the tests here, most of it the BPF tests themselves.
+# with their shared libraries and loader, bpftool and ip, the BPF objects and a few of the
+# kernel's modules. Its /init mounts proc, sysfs, devtmpfs, bpffs and debugfs, runs each
+# test and powers off. Test output leaves the guest on a second serial port of its own, so
+# kernel messages on the console never mix with TAP. qemu runs with TCG (nested KVM hangs
+# on our machines): about half a minute for the tests here, most of it the BPF tests
+# themselves. With VMTEST_E2E=1, tests/e2e/test_*.sh run too, on the host's own files
+# (its / over virtio-9p under a tmpfs overlay): minutes each.
 #
 #   vmtest/run.sh [FILTER]     only the tests whose name contains FILTER
 #
 # Environment:
+#   VMTEST_E2E=1                    also the end-to-end tests of tests/e2e
 #   VMTEST_KERNEL=path/to/vmlinuz   boot this kernel instead of Debian's 6.1
+#   VMTEST_MODULES=DIR              that kernel's lib/modules/RELEASE (uncompressed .ko),
+#                                   for the e2e tests
 #   VMTEST_KERNEL_PKG=NAME          the Debian kernel package to fetch (default: what
 #                                   bookworm's linux-image-amd64 depends on)
-#   VMTEST_TIMEOUT=900              seconds the whole VM may run
+#   VMTEST_TIMEOUT=900              seconds the whole VM may run (plus 600 per e2e test)
 #   VMTEST_TEST_TIMEOUT=600         seconds one test may run inside the VM
-#   VMTEST_MEM=2048 VMTEST_SMP=1    guest memory (MiB) and CPUs
+#   VMTEST_MEM=2048 VMTEST_SMP=1    guest memory (MiB) and CPUs (2 CPUs by default with e2e
+#                                   tests: curl, nginx and the agent share them)
 #   VMTEST_ACCEL=tcg                qemu accelerator
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -65,34 +71,83 @@ done
 objs=("$BUILD"/bpf/*.bpf.o)
 load_check=
 [ -e "${objs[0]}" ] && { [ -z "$only" ] || [[ vm/load_objects == *"$only"* ]]; } && load_check=1
-[ ${#tests[@]} -gt 0 ] || [ -n "$load_check" ] ||
+# With VMTEST_E2E=1, the end-to-end tests too, on the host's own files (see below).
+e2e=()
+if [ -n "${VMTEST_E2E:-}" ] && [ "$VMTEST_E2E" != 0 ]; then
+	for t in tests/e2e/test_*.sh; do
+		[ -x "$t" ] || continue
+		[ -n "$only" ] && [[ "$t" != *"$only"* ]] && continue
+		e2e+=("$t")
+	done
+fi
+[ ${#tests[@]} -gt 0 ] || [ -n "$load_check" ] || [ ${#e2e[@]} -gt 0 ] ||
 	die "no test in $BUILD/tests/bpf${only:+ matching $only} (make all first)"
+SMP=${VMTEST_SMP:-1}
+if [ ${#e2e[@]} -gt 0 ]; then
+	TIMEOUT=${VMTEST_TIMEOUT:-$((900 + 600 * ${#e2e[@]}))}
+	SMP=${VMTEST_SMP:-2}
+fi
 
-# The kernel: VMTEST_KERNEL, or vmlinuz out of Debian's package, fetched once into $CACHE.
+# The kernel: VMTEST_KERNEL, or Debian's package, fetched once into $CACHE/PACKAGE/:
+# vmlinuz and the modules the e2e tests need (with what they depend on), nothing else.
+MODULES="veth sch_ingress cls_bpf 9p 9pnet_virtio virtio_pci overlay"
+
+# mod_closure TREE NAME...: the .ko files of NAMEs and of their dependencies in TREE,
+# dependencies first. A name without a file is taken to be built into the kernel.
+mod_closure() {
+	local tree=$1 seen=" " out=()
+	shift
+	visit() {
+		local n=${1//-/_} f d
+		[[ "$seen" == *" $n "* ]] && return
+		seen+="$n "
+		f=$(find "$tree" \( -name "$n.ko" -o -name "${n//_/-}.ko" \) -print -quit)
+		[ -n "$f" ] || return 0
+		for d in $(tr '\0' '\n' <"$f" | sed -n 's/^depends=//p' | tr ',' ' '); do visit "$d"; done
+		out+=("$f")
+	}
+	for n in "$@"; do visit "$n"; done
+	[ ${#out[@]} -eq 0 ] || printf '%s\n' "${out[@]}"
+}
+
 kernel=${VMTEST_KERNEL:-}
 kernel_desc=
+mod_files=()
 if [ -n "$kernel" ]; then
 	[ -r "$kernel" ] || die "VMTEST_KERNEL=$kernel is not readable"
 	kernel_desc="$kernel"
+	if [ -n "${VMTEST_MODULES:-}" ]; then
+		[ -d "$VMTEST_MODULES" ] || die "VMTEST_MODULES=$VMTEST_MODULES is not a directory"
+		mapfile -t mod_files < <(mod_closure "$VMTEST_MODULES" $MODULES)
+	fi
 else
 	pkg=${VMTEST_KERNEL_PKG:-$(apt-cache depends linux-image-amd64 2>/dev/null |
 		awk '$1 == "Depends:" && $2 ~ /^linux-image-/ { print $2; exit }')}
 	[ -n "$pkg" ] || die "apt does not know linux-image-amd64 (apt-get update?); or set VMTEST_KERNEL=path/to/vmlinuz"
-	kernel=$CACHE/vmlinuz-${pkg#linux-image-}
+	kdir=$CACHE/$pkg
+	kernel=$kdir/vmlinuz
 	kernel_desc="Debian $pkg"
-	if [ ! -s "$kernel" ]; then
+	if [ ! -s "$kernel" ] || [ "$(cat "$kdir/modules.want" 2>/dev/null)" != "$MODULES" ]; then
 		mkdir -p "$CACHE"
-		echo "# vmtest: fetching $pkg into $CACHE"
+		echo "# vmtest: fetching $pkg into $kdir"
+		fetch=$(mktemp -d "$CACHE/fetch.XXXXXX") || die "mktemp failed"
+		tmp=$fetch # removed on exit, whatever happens
 		sandbox=()
 		[ "$(id -u)" -eq 0 ] && sandbox=(-o APT::Sandbox::User=root)
-		(cd "$CACHE" && apt-get -qq "${sandbox[@]}" download "$pkg") || die "apt-get download $pkg failed"
-		deb=$(ls -t "$CACHE/${pkg}"_*.deb 2>/dev/null | head -n1)
-		[ -n "$deb" ] || die "apt-get download $pkg left no .deb in $CACHE"
-		dpkg-deb --fsys-tarfile "$deb" | tar -xO --wildcards './boot/vmlinuz-*' >"$kernel.part" &&
-			[ -s "$kernel.part" ] || { rm -f "$kernel.part"; die "no vmlinuz in $deb"; }
-		mv "$kernel.part" "$kernel"
-		rm -f "$deb"
+		(cd "$fetch" && apt-get -qq "${sandbox[@]}" download "$pkg") || die "apt-get download $pkg failed"
+		dpkg-deb -x "$fetch"/*.deb "$fetch/x" || die "dpkg-deb -x failed"
+		rm -rf "$kdir"
+		mkdir -p "$kdir/modules"
+		cp "$fetch"/x/boot/vmlinuz-* "$kdir/vmlinuz.part" || die "no vmlinuz in $pkg"
+		mod_closure "$fetch"/x/lib/modules/* $MODULES >"$kdir/modules/order" || die "no modules in $pkg"
+		while read -r f; do cp "$f" "$kdir/modules/"; done <"$kdir/modules/order"
+		sed -i 's,.*/,,' "$kdir/modules/order"
+		echo "$MODULES" >"$kdir/modules.want"
+		mv "$kdir/vmlinuz.part" "$kernel"
+		rm -rf "$fetch"
+		tmp=
 	fi
+	mapfile -t mod_files < <(sed "s,^,$kdir/modules/," "$kdir/modules/order")
 fi
 
 # The initramfs.
@@ -137,6 +192,25 @@ fi
 for t in "${tests[@]}"; do
 	echo "bpf/${t##*/}" >>"$root/inferlb/tests.list"
 done
+mkdir -p "$root/inferlb/modules"
+: >"$root/inferlb/modules/order"
+for f in "${mod_files[@]}"; do
+	cp "$f" "$root/inferlb/modules/"
+	echo "${f##*/}" >>"$root/inferlb/modules/order"
+done
+# The e2e tests need the host's userland (bash, curl, nginx, node, ...): the guest mounts
+# the host's / read-only over 9p under a tmpfs overlay, makes it its root and runs them
+# there, from this same directory.
+qemu_e2e=()
+if [ ${#e2e[@]} -gt 0 ]; then
+	for t in "${e2e[@]}"; do
+		echo "${t#tests/}" >>"$root/inferlb/tests.list"
+	done
+	echo "$PWD" >"$root/inferlb/project"
+	case $BUILD in /*) echo "$BUILD" ;; *) echo "$PWD/$BUILD" ;; esac >"$root/inferlb/build"
+	qemu_e2e=(-fsdev local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap
+		-device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot)
+fi
 (cd "$root" && find . | cpio -o -H newc --quiet) >"$tmp/initramfs.cpio" || die "cpio failed"
 
 mkdir -p "$LOG_DIR"
@@ -176,7 +250,7 @@ report() {
 		secs="?"
 	elif [ "${rc:-1}" -ne 0 ] && [ "$f" -eq 0 ]; then
 		f=1
-		[ "$rc" -eq 137 ] && echo "  not ok $name killed after ${TEST_TIMEOUT}s" ||
+		[ "$rc" -eq 137 ] || [ "$rc" -eq 143 ] && echo "  not ok $name killed after ${TEST_TIMEOUT}s" ||
 			echo "  not ok $name exited with status $rc; last lines:"
 		tail -n 15 <<<"$out" | sed 's/^/    /'
 	elif [ "$f" -gt 0 ]; then
@@ -204,9 +278,15 @@ console_tail() {
 	echo
 }
 
-# Prints every test that has ended since the last call.
+# Prints the guest's notes and every test that has ended since the last call.
+notes_shown=0
 drain() {
-	local ended
+	local ended notes
+	notes=$(tr -d '\r' <"$results" | sed -n 's/^@@vmtest note /# vmtest: /p')
+	if [ -n "$notes" ] && [ "$(wc -l <<<"$notes")" -gt "$notes_shown" ]; then
+		tail -n +$((notes_shown + 1)) <<<"$notes"
+		notes_shown=$(wc -l <<<"$notes")
+	fi
 	ended=$(grep -c '^@@vmtest end ' "$results")
 	while [ "$reported" -lt "$ended" ]; do
 		reported=$((reported + 1))
@@ -214,11 +294,11 @@ drain() {
 	done
 }
 
-echo "# vmtest: $kernel_desc, qemu ${VMTEST_ACCEL:-tcg}, ${VMTEST_MEM:-2048} MiB; $(wc -l <"$root/inferlb/tests.list") test(s); timeout ${TIMEOUT}s"
+echo "# vmtest: $kernel_desc, qemu ${VMTEST_ACCEL:-tcg}, ${VMTEST_MEM:-2048} MiB, $SMP CPU(s); $(wc -l <"$root/inferlb/tests.list") test(s); timeout ${TIMEOUT}s"
 start=$SECONDS
-"$QEMU" -accel "${VMTEST_ACCEL:-tcg}" -cpu max -m "${VMTEST_MEM:-2048}" -smp "${VMTEST_SMP:-1}" \
+"$QEMU" -accel "${VMTEST_ACCEL:-tcg}" -cpu max -m "${VMTEST_MEM:-2048}" -smp "$SMP" \
 	-nodefaults -nographic -no-reboot -monitor none \
-	-kernel "$kernel" -initrd "$tmp/initramfs.cpio" \
+	-kernel "$kernel" -initrd "$tmp/initramfs.cpio" "${qemu_e2e[@]}" \
 	-append "console=ttyS0 panic=-1 quiet loglevel=4 VMTEST_TEST_TIMEOUT=$TEST_TIMEOUT" \
 	-serial "file:$console" -serial "file:$results" </dev/null >"$tmp/qemu.out" 2>&1 &
 qpid=$!
@@ -230,7 +310,6 @@ while kill -0 "$qpid" 2>/dev/null; do
 	if [ -z "$booted" ] && grep -q '^@@vmtest start' "$results"; then
 		booted=1
 		echo "# vmtest: booted $(tr -d '\r' <"$results" | sed -n 's/^@@vmtest start //p') after $((SECONDS - start))s"
-		tr -d '\r' <"$results" | sed -n 's/^@@vmtest note /# vmtest: /p'
 	fi
 	drain
 	# After the last test, the guest powers off; give it a moment, then stop it anyway.
