@@ -47,6 +47,7 @@ static const struct option long_opts[] = {
 	{ "l7-policy", required_argument, NULL, 'L' },
 	{ "header-timeout", required_argument, NULL, 'H' },
 	{ "stall-timeout", required_argument, NULL, 'T' },
+	{ "idle-timeout", required_argument, NULL, 'Y' },
 	{ "splice", required_argument, NULL, 'X' },
 	{ "hold-max", required_argument, NULL, 'O' },
 	{ "hold-timeout", required_argument, NULL, 'W' },
@@ -77,6 +78,7 @@ static const char *const help_text[] = {
 	"--l7-policy NAME       sched (default), round-robin, random or least-request",
 	"--header-timeout MS    a request head must arrive within this, else 408 (default 10000)",
 	"--stall-timeout MS     a client that reads none of its response this long is closed (default 30000)",
+	"--idle-timeout MS      a kept-alive client connection with no request this long is closed (default 120000)",
 	"--hold-max N           requests that may wait for a pod of a pool scaled to zero (default 1024)",
 	"--hold-timeout MS      how long one waits before 503 (default 300000: a model server's cold start)",
 	"--splice MODE          sockmap (default: responses redirected in the kernel) or pipe (splice(2)",
@@ -196,6 +198,10 @@ static int parse_args(struct ilb_agent *a, int argc, char **argv)
 			break;
 		case 'T':
 			if (parse_ms("--stall-timeout", optarg, &a->l7_cfg.stall_timeout_ms))
+				return -EINVAL;
+			break;
+		case 'Y':
+			if (parse_ms("--idle-timeout", optarg, &a->l7_cfg.idle_timeout_ms))
 				return -EINVAL;
 			break;
 		case 'O': {

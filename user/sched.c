@@ -237,14 +237,24 @@ static int evaluate(struct ilb_sched *s, const struct ilb_sched_req *req, const 
 		if (ev[i].candidate && !fresh_unsaturated(s, &pods[i], now_ns))
 			ev[i].candidate = false;
 	if (adapter) {
-		for (int i = 0; i < n; i++)
-			if (ev[i].candidate && (lora_active(load_of(&pods[i]), req->adapter) ||
-						lora_free_slot(load_of(&pods[i]))))
-				any_fits = true;
-		for (int i = 0; any_fits && i < n; i++)
-			if (ev[i].candidate && !lora_active(load_of(&pods[i]), req->adapter) &&
-			    !lora_free_slot(load_of(&pods[i])))
+		bool any_active = false;
+
+		/* as GIE's LoRA affinity filter: the unsaturated pods running the adapter, else
+		 * those that can load it at once, else all */
+		for (int i = 0; i < n; i++) {
+			if (!ev[i].candidate)
+				continue;
+			any_active |= lora_active(load_of(&pods[i]), req->adapter);
+			any_fits |= lora_free_slot(load_of(&pods[i]));
+		}
+		for (int i = 0; i < n; i++) {
+			const struct ilb_pod_load *l = load_of(&pods[i]);
+
+			if (!ev[i].candidate)
+				continue;
+			if (any_active ? !lora_active(l, req->adapter) : any_fits && !lora_free_slot(l))
 				ev[i].candidate = false;
+		}
 	}
 	for (int i = 0; i < n; i++) {
 		double q = queue_of(&pods[i]), f = pods[i].inflight;

@@ -259,16 +259,17 @@ static void test_lora_scorer_values_and_order(void **state)
 	strcpy(p->load[3].running_lora[0], "a");
 	strcpy(p->load[3].running_lora[1], "b");
 
-	/* the filter keeps the pods that have it or can load it at once */
-	assert_int_equal(ilb_sched_explain(&p->sched, &req, p->pod, 4, NOW, ev), 2);
-	assert_true(ev[0].candidate && ev[1].candidate && !ev[2].candidate && !ev[3].candidate);
+	/* the filter keeps the pods running it */
+	assert_int_equal(ilb_sched_explain(&p->sched, &req, p->pod, 4, NOW, ev), 1);
+	assert_true(ev[0].candidate && !ev[1].candidate && !ev[2].candidate && !ev[3].candidate);
 	assert_near(ev[0].score[ILB_SCORER_LORA], 1, "active");
-	assert_near(ev[1].score[ILB_SCORER_LORA], 0.8, "free slot");
 	assert_int_equal(pick(p, &req, &res), 0);
 	assert_near(res.winner.score[ILB_SCORER_LORA], 1, "winner's lora score");
 
-	/* without pod 0 the free slot wins */
+	/* without pod 0, those that can load it at once: the free slot */
 	p->pod[0].ready = false;
+	assert_int_equal(ilb_sched_explain(&p->sched, &req, p->pod, 4, NOW, ev), 1);
+	assert_near(ev[1].score[ILB_SCORER_LORA], 0.8, "free slot");
 	assert_int_equal(pick(p, &req, &res), 1);
 	/* none fits: all kept, and waiting beats nothing */
 	p->pod[1].ready = false;
@@ -282,6 +283,30 @@ static void test_lora_scorer_values_and_order(void **state)
 	ilb_sched_explain(&p->sched, &req, p->pod, 4, NOW, ev);
 	assert_near(ev[2].score[ILB_SCORER_LORA], -1, "no adapter");
 	assert_near(ev[2].total, ev[3].total, "no adapter, equal loads");
+	pool_free(p);
+}
+
+/* The pod that has the adapter running keeps getting it, with requests in flight, over an
+ * idle pod with a free slot, until it saturates. */
+static void test_lora_affinity_outweighs_a_few_in_flight(void **state)
+{
+	struct pool *p = pool_new(2, ILB_POLICY_SCHED, 1);
+	struct ilb_sched_req req = { .model = "m", .adapter = "sql" };
+	struct ilb_sched_result res;
+
+	(void)state;
+	for (int i = 0; i < 2; i++)
+		p->load[i].max_lora = 1;
+	p->load[1].n_running_lora = 1;
+	strcpy(p->load[1].running_lora[0], "sql");
+	p->load[1].running = 1;
+	p->pod[1].inflight = 1;
+	for (int k = 0; k < 3; k++) {
+		assert_int_equal(pick(p, &req, &res), 1);
+		p->pod[1].inflight++;
+	}
+	p->load[1].waiting = 6; /* saturated: over the queue threshold */
+	assert_int_equal(pick(p, &req, &res), 0);
 	pool_free(p);
 }
 
@@ -638,6 +663,7 @@ int main(void)
 		cmocka_unit_test(test_inflight_scorer),
 		cmocka_unit_test(test_prefix_scorer),
 		cmocka_unit_test(test_lora_scorer_values_and_order),
+		cmocka_unit_test(test_lora_affinity_outweighs_a_few_in_flight),
 		cmocka_unit_test(test_weights_decide_between_queue_and_kv),
 		cmocka_unit_test(test_ties_are_broken_at_random),
 		cmocka_unit_test(test_shared_system_prompt_lands_on_one_pod),
