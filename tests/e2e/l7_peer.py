@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""l7_peer.py - the raw-socket ends test_l7_edges needs that curl cannot be:
+
+  serve ADDR PORT SIZE      a pod answering every POST with SIZE deterministic bytes
+                            (Content-Length, or chunked when the request asks for
+                            "stream": true), and an idle vLLM /metrics page
+  body SIZE                 prints those SIZE bytes (what a direct answer is compared to)
+  pipeline HOST PORT VHOST MODEL N...
+                            one connection, the requests (max_tokens N each) written in a
+                            single send; prints completion_tokens of each answer, in order
+  idle HOST PORT VHOST MODEL
+                            one request, then waits without a request: prints the seconds
+                            until the gateway closes the connection
+"""
+import json
+import socket
+import sys
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+METRICS = b"""# TYPE vllm:num_requests_waiting gauge
+vllm:num_requests_waiting{model_name="bulk"} 0
+# TYPE vllm:num_requests_running gauge
+vllm:num_requests_running{model_name="bulk"} 0
+# TYPE vllm:kv_cache_usage_perc gauge
+vllm:kv_cache_usage_perc{model_name="bulk"} 0.1
+"""
+
+
+def pattern(size):
+    """SIZE bytes no two megabytes of which are alike (a shifted or lost block shows)."""
+    out = bytearray()
+    i = 0
+    while len(out) < size:
+        out += b"%08d|" % i
+        i += 1
+    return bytes(out[:size])
+
+
+def serve(addr, port, size):
+    data = pattern(size)
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            body = METRICS if self.path == "/metrics" else b"ok\n"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_POST(self):
+            req = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            chunked = b'"stream": true' in req or b'"stream":true' in req
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            if chunked:
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                step = 65536 + 17  # sizes that straddle segments and headers
+                for off in range(0, len(data), step):
+                    part = data[off:off + step]
+                    self.wfile.write(b"%x\r\n" % len(part) + part + b"\r\n")
+                self.wfile.write(b"0\r\n\r\n")
+            else:
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+    ThreadingHTTPServer((addr, port), Handler).serve_forever()
+
+
+def request(vhost, model, max_tokens):
+    body = json.dumps({"model": model, "prompt": "count to %d" % max_tokens, "max_tokens": max_tokens,
+                       "ignore_eos": True}).encode()
+    return (b"POST /v1/completions HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n" % (vhost.encode(), len(body))) + body
+
+
+class Reader:
+    def __init__(self, sock):
+        self.sock = sock
+        self.buf = b""
+
+    def fill(self):
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise EOFError
+        self.buf += chunk
+
+    def response(self):
+        """One response with Content-Length: (status, body)."""
+        while b"\r\n\r\n" not in self.buf:
+            self.fill()
+        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        lines = head.split(b"\r\n")
+        status = int(lines[0].split()[1])
+        length = 0
+        for line in lines[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        while len(self.buf) < length:
+            self.fill()
+        body, self.buf = self.buf[:length], self.buf[length:]
+        return status, body
+
+
+def pipeline(host, port, vhost, model, counts):
+    sock = socket.create_connection((host, port), timeout=20)
+    sock.sendall(b"".join(request(vhost, model, n) for n in counts))
+    reader = Reader(sock)
+    out = []
+    for _ in counts:
+        status, body = reader.response()
+        out.append(str(json.loads(body)["usage"]["completion_tokens"]) if status == 200 else "status-%d" % status)
+    print(" ".join(out))
+
+
+def idle(host, port, vhost, model):
+    sock = socket.create_connection((host, port), timeout=30)
+    sock.sendall(request(vhost, model, 2))
+    reader = Reader(sock)
+    status, _ = reader.response()
+    if status != 200:
+        print("status-%d" % status)
+        return
+    start = time.monotonic()
+    try:
+        while True:
+            reader.fill()
+    except EOFError:
+        print("%.2f" % (time.monotonic() - start))
+    except socket.timeout:
+        print("open")
+
+
+def main(argv):
+    if len(argv) >= 4 and argv[0] == "serve":
+        serve(argv[1], int(argv[2]), int(argv[3]))
+    elif len(argv) == 2 and argv[0] == "body":
+        sys.stdout.buffer.write(pattern(int(argv[1])))
+    elif len(argv) >= 6 and argv[0] == "pipeline":
+        pipeline(argv[1], int(argv[2]), argv[3], argv[4], [int(n) for n in argv[5:]])
+    elif len(argv) == 5 and argv[0] == "idle":
+        idle(argv[1], int(argv[2]), argv[3], argv[4])
+    else:
+        sys.stderr.write(__doc__)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
