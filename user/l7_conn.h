@@ -53,6 +53,7 @@ struct l7_client {
 	uint32_t sequence;
 	struct l7_backend *backend;
 	uint32_t backend_id;
+	bool inflight_counted; /* backend_id's in-flight count holds this request */
 	uint64_t sent_ns;
 	char *forward; /* head and body for the backend */
 	size_t forward_len;

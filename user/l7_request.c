@@ -427,14 +427,21 @@ static void unlink_idle(struct ilb_l7 *l7, struct l7_backend *b)
 	}
 }
 
+/* The request leaves its pod's in-flight count (once, whatever ended it). */
+static void inflight_leave(struct ilb_l7 *l7, struct l7_client *c)
+{
+	if (c->inflight_counted && c->backend_id < ILB_MAX_BACKENDS)
+		atomic_fetch_sub(&l7->stats.backend[c->backend_id].inflight, 1);
+	c->inflight_counted = false;
+}
+
 void l7_backend_release(struct ilb_l7 *l7, struct l7_backend *b, bool reuse)
 {
 	struct l7_client *c = b->client;
 	int n_idle = 0;
 
 	if (c) {
-		if (c->backend_id < ILB_MAX_BACKENDS && c->state == L7_STREAMING)
-			atomic_fetch_sub(&l7->stats.backend[c->backend_id].inflight, 1);
+		inflight_leave(l7, c);
 		c->backend = NULL;
 		b->client = NULL;
 	}
@@ -448,13 +455,19 @@ void l7_backend_release(struct ilb_l7 *l7, struct l7_backend *b, bool reuse)
 	b->idle_since_ns = ilb_now_ns();
 	b->next_idle = l7->idle[b->id];
 	l7->idle[b->id] = b;
+	/* idle: whatever the pod sends now is for the agent (a close, or bytes nobody asked for) */
+	struct epoll_event ev = { .events = EPOLLRDHUP | EPOLLIN, .data.ptr = b };
+
+	epoll_ctl(l7->epfd, EPOLL_CTL_MOD, b->fd, &ev);
 }
 
 /* Writes what is left of the request; the response then streams in the kernel. */
 static void backend_send(struct ilb_l7 *l7, struct l7_backend *b)
 {
 	struct l7_client *c = b->client;
-	struct epoll_event ev = { .events = EPOLLRDHUP | EPOLLIN, .data.ptr = b };
+	/* On the sockmap the verdict program takes every byte of the response: waking for
+	 * them would only find an empty queue. The pipe path reads them itself. */
+	struct epoll_event ev = { .events = EPOLLRDHUP | (b->piped ? EPOLLIN : 0), .data.ptr = b };
 
 	while (b->out_off < c->forward_len) {
 		ssize_t n = send(b->fd, c->forward + b->out_off, c->forward_len - b->out_off, MSG_NOSIGNAL);
@@ -506,11 +519,6 @@ static void backend_ready(struct ilb_l7 *l7, struct l7_backend *b)
 	c->agent_bytes_at_send = c->agent_bytes;
 	c->last_acked = 0;
 	c->stall_since_ns = c->sent_ns;
-	atomic_fetch_add(&l7->stats.backend[b->id].inflight, 1);
-	atomic_fetch_add(&l7->stats.backend[b->id].picks, 1);
-	for (int i = 0; i < c->n_pods; i++)
-		if (c->pods[i].id == b->id)
-			ilb_sched_commit(&l7->sched, &c->sreq, c->pods, c->n_pods, i);
 	b->out_off = 0;
 	backend_send(l7, b);
 }
@@ -526,6 +534,14 @@ static void backend_connect(struct ilb_l7 *l7, struct l7_client *c, int index)
 	l7_hold_release(l7, c);
 	c->attempts++;
 	c->backend_id = be->id;
+	/* Counted at the pick, not once connected: every request picked while connections are
+	 * still being made must see the ones before it. */
+	atomic_fetch_add(&l7->stats.backend[be->id].inflight, 1);
+	atomic_fetch_add(&l7->stats.backend[be->id].picks, 1);
+	c->inflight_counted = true;
+	for (int i = 0; i < c->n_pods; i++)
+		if (c->pods[i].id == be->id)
+			ilb_sched_commit(&l7->sched, &c->sreq, c->pods, c->n_pods, i);
 	c->sequence++;
 	c->stream_id = (uint64_t)c->slot | (uint64_t)c->sequence << 32;
 	c->state = L7_CONNECTING;
@@ -598,12 +614,11 @@ void l7_request_connect_failed(struct ilb_l7 *l7, struct l7_client *c)
 	if (c->backend) {
 		struct l7_backend *b = c->backend;
 
-		if (c->state == L7_STREAMING && c->backend_id < ILB_MAX_BACKENDS)
-			atomic_fetch_sub(&l7->stats.backend[c->backend_id].inflight, 1);
 		c->backend = NULL;
 		b->client = NULL;
 		backend_close(l7, b);
 	}
+	inflight_leave(l7, c);
 	for (int i = 0; i < c->n_pods; i++)
 		if (c->pods[i].id == c->backend_id)
 			failed = i;

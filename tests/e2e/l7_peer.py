@@ -8,6 +8,9 @@
   pipeline HOST PORT VHOST MODEL N...
                             one connection, the requests (max_tokens N each) written in a
                             single send; prints completion_tokens of each answer, in order
+  burst HOST PORT VHOST MODEL N
+                            N connections opened first, then N requests written in one
+                            go (they reach the gateway in one wakeup); prints the statuses
   idle HOST PORT VHOST MODEL
                             one request, then waits without a request: prints the seconds
                             until the gateway closes the connection
@@ -122,6 +125,13 @@ def pipeline(host, port, vhost, model, counts):
     print(" ".join(out))
 
 
+def burst(host, port, vhost, model, n):
+    socks = [socket.create_connection((host, port), timeout=60) for _ in range(n)]
+    for sock in socks:
+        sock.sendall(request(vhost, model, 1))
+    print(" ".join(str(Reader(sock).response()[0]) for sock in socks))
+
+
 def idle(host, port, vhost, model):
     sock = socket.create_connection((host, port), timeout=30)
     sock.sendall(request(vhost, model, 2))
@@ -147,6 +157,8 @@ def main(argv):
         sys.stdout.buffer.write(pattern(int(argv[1])))
     elif len(argv) >= 6 and argv[0] == "pipeline":
         pipeline(argv[1], int(argv[2]), argv[3], argv[4], [int(n) for n in argv[5:]])
+    elif len(argv) == 6 and argv[0] == "burst":
+        burst(argv[1], int(argv[2]), argv[3], argv[4], int(argv[5]))
     elif len(argv) == 5 and argv[0] == "idle":
         idle(argv[1], int(argv[2]), argv[3], argv[4])
     else:

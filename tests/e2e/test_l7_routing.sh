@@ -172,4 +172,22 @@ else
 fi
 infl=$($BUILD/inferlb --socket "$SOCK" backends -j | grep -o '"in_flight":[0-9]*' | cut -d: -f2 | paste -sd+ | bc)
 check_eq "no request stays in flight after the pod died" "0" "$infl"
+# 16 requests in one wakeup, round-robin: each pick moves the cycle on at once (not once
+# its connection is made), so the pods take turns instead of one pod taking the batch.
+kill "$PID_agent"
+wait "$PID_agent" 2>/dev/null
+bg agent_rr nsenter --net="/run/netns/$NS_NODE" "$BUILD/inferlb-agent" --manifests "$MANIFESTS" --iface uplink \
+	--pin-dir "$PIN_DIR" --socket "$SOCK" --metrics-addr off --keep --l7-policy round-robin -v
+wait_for 10 by_model "$SEED_MODEL" -f -o /dev/null
+picks_of() { $BUILD/inferlb --socket "$SOCK" backends default/qwen -j | jq -r '[.[].picks] | join(" ")'; }
+read -r a0 b0 <<<"$(picks_of)"
+statuses=$(nc python3 "$(dirname "$0")/l7_peer.py" burst "$GW" "$GW_PORT" "$GW" "$SEED_MODEL" 16 2>&1)
+read -r a1 b1 <<<"$(picks_of)"
+da=$((${a1:-0} - ${a0:-0})) db=$((${b1:-0} - ${b0:-0}))
+if [ "$(tr ' ' '\n' <<<"$statuses" | grep -c '^200$')" == 16 ] && [ "$da" -ge 4 ] && [ "$db" -ge 4 ]; then
+	ok "a burst of 16 in one wakeup spreads over both qwen pods under round-robin ($da and $db)"
+else
+	not_ok "a burst in one wakeup spreads over both pods" "picks $da and $db; statuses: ${statuses:0:200}"
+fi
+
 t_done
