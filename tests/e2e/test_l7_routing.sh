@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test_l7_routing - what the L7 lane decides per request: two pools told apart by model
 # name (no Host route), a model rewrite, saturation shedding only Sheddable requests, and a
-# pod that dies mid-stream closing its client instead of leaving it hanging.
+# pod that dies mid-stream closing its client instead of leaving it hanging, and a burst
+# in one wakeup spread by round-robin.
 set -u
 source "$(dirname "$0")/../lib.sh"
 t_init

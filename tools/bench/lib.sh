@@ -227,7 +227,7 @@ CONF
 	wait_for 5 np "$i" curl -sf -m 1 "http://198.19.$i.2:8000/whoami"
 }
 
-# pool_yaml NAME VIPANNOT PODS...: an InferencePool (L4 VIP when VIPANNOT is set) with its Pods.
+# pool_manifest NAME VIP FILE PODS...: an InferencePool (an L4 VIP when VIP is set) with its Pods.
 pool_manifest() {
 	local name=$1 vip=$2 file=$3
 	shift 3
@@ -368,7 +368,7 @@ point_json() {
 
 # ratio A B: A / B with 3 decimals, null when either is missing or B is 0.
 ratio() {
-	awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || a == "null" || b == "null" || b + 0 == 0) print "null"; else printf "%.3f\n", a / b }'
+	awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || a == "null" || b == "null" || b + 0 <= 0 || a + 0 < 0) print "null"; else printf "%.3f\n", a / b }'
 }
 
 # fmt V: a number for the tables (3 significant digits, thousands grouped).
@@ -394,7 +394,7 @@ fmt3() {
 	echo "$(fmt "$m") ($(fmt "$lo")–$(fmt "$hi"))"
 }
 
-# row_json FILE JQ-ARGS... : writes the row's JSON.
+# row_write JQ-ARGS...: writes the row's JSON.
 row_write() { jq -n "$@" >"$BENCH_RESULTS/$B_ROW.json"; }
 
 # Not measured: the row is listed with the reason.

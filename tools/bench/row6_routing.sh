@@ -248,8 +248,8 @@ set grid
 plot $cmd
 GP
 	}
-	# linked as seen from the directory above BENCH_RESULTS (make bench: bench/results.md)
-	rel=$(basename "$BENCH_RESULTS")
+	# run.sh copies them into bench/plots/, where bench/results.md links them
+	rel=plots
 	plot_cdf sp ttft_ms "Row 6: shared-prefix TTFT CDF (round 1)" row6_ttft_cdf.svg && plots+=" [TTFT CDF]($rel/row6_ttft_cdf.svg)"
 	plot_cdf sg tpot_ms "Row 6: ShareGPT-like at ${SG_LOAD} of capacity, TPOT CDF (round 1)" row6_tpot_cdf.svg && plots+=" [TPOT CDF]($rel/row6_tpot_cdf.svg)"
 fi

@@ -87,6 +87,8 @@ GP
 }
 rm -f "$OUT"/plots/*.svg
 for f in "$BENCH_RESULTS"/row*.json; do plot_row "$f"; done
+# plots a row drew itself (row 6's CDFs)
+for f in "$BENCH_RESULTS"/*.svg; do [ -e "$f" ] && cp "$f" "$OUT/plots/"; done
 
 # ---- results.md ----
 summary_table() {
