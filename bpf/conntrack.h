@@ -37,8 +37,8 @@ static __always_inline void flow_close(struct flow_value *fv)
 }
 
 /* Writes the forward entry (client -> VIP) and the reply entry (pod -> client) of a flow
- * just given to backend `id`. Returns the forward entry as stored, or NULL. */
-static __always_inline struct flow_value *flow_create(const struct flow_key *fwd, const struct backend *b,
+ * just given to backend `id`. Returns 0 or the map's -errno. */
+static __always_inline long flow_create(const struct flow_key *fwd, const struct backend *b,
 						     __u32 id, __u32 pool_id, bool counted, __u64 now)
 {
 	struct flow_value fv = {
@@ -67,9 +67,7 @@ static __always_inline struct flow_value *flow_create(const struct flow_key *fwd
 	__builtin_memcpy(fv.vip_addr, fwd->daddr, 16);
 	fv.vip_port = fwd->dport;
 	bpf_map_update_elem(&conntrack, &rev, &rv, BPF_ANY);
-	if (bpf_map_update_elem(&conntrack, fwd, &fv, BPF_ANY))
-		return NULL;
-	return bpf_map_lookup_elem(&conntrack, fwd);
+	return bpf_map_update_elem(&conntrack, fwd, &fv, BPF_ANY);
 }
 
 #endif

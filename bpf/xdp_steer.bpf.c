@@ -221,13 +221,16 @@ int xdp_steer(struct xdp_md *ctx)
 			return XDP_DROP;
 		}
 		/* TCP connections are counted until FIN/RST; UDP has no end to count to. */
-		fv = flow_create(&fk, b, id, pool_id, p.tcp != NULL, now);
-		if (p.tcp) {
+		bool stored = !flow_create(&fk, b, id, pool_id, p.tcp != NULL, now);
+
+		if (p.tcp && stored) {
 			struct backend_conns *bc = bpf_map_lookup_elem(&backend_conns, &id);
 
-			if (bc && fv)
+			if (bc)
 				__sync_fetch_and_add(&bc->active, 1);
 		}
+		/* Only a flow that ends on its first packet here needs its entry back. */
+		fv = stored && (p.tcp_flags & (TCP_FIN | TCP_RST)) ? bpf_map_lookup_elem(&conntrack, &fk) : NULL;
 		stat_inc(fresh ? ILB_STAT_NEW_FLOW : ILB_STAT_MAGLEV_FALLBACK);
 	}
 
