@@ -2,7 +2,8 @@
 # run.sh - `make bench`: every row measured against its peer in the same run, then
 # bench/results.md, bench/results.json and one plot per row (bench/plots/), and the summary
 # table printed at the end. BENCH_QUICK=1: a smoke run (fewer and shorter runs).
-# BENCH_ROWS="2 3": only those rows.
+# BENCH_ROWS="2 3": only those rows. BENCH_KEEP=1 keeps the other rows' results of the last
+# run (each row's JSON names its own date and commit) and reports them all.
 set -u
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -20,8 +21,13 @@ declare -A TITLES=([1]="XDP fast path" [2]="L4 lane" [3]="L7 lane, small prompts
 for cmd in jq wrk haproxy nginx gnuplot nft iptables-nft-restore; do
 	command -v "$cmd" >/dev/null || { echo "make bench needs $cmd: run make deps" >&2; exit 1; }
 done
-rm -rf "$BENCH_RESULTS"
+if [ -n "${BENCH_KEEP:-}" ]; then
+	for n in $ROWS; do rm -f "$BENCH_RESULTS/row$n".* "$BENCH_RESULTS/row${n}_"*; done
+else
+	rm -rf "$BENCH_RESULTS"
+fi
 mkdir -p "$BENCH_RESULTS" "$OUT/plots"
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 
 started=$(date +%s)
 echo "== make bench${QUICK:+ (BENCH_QUICK: a smoke run)}: rows $ROWS"
@@ -42,6 +48,9 @@ for n in $ROWS; do
 				'{row: $row, title: $title, status: "not measured", reason: ("the row failed: " + $reason), summary: []}' \
 				>"$BENCH_RESULTS/row$n.json"
 	fi
+	# when and on what this row was measured (BENCH_KEEP mixes runs)
+	jq --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --arg commit "$commit" '. + {date: $date, commit: $commit}' \
+		"$BENCH_RESULTS/row$n.json" >"$BENCH_RESULTS/row$n.json.tmp" && mv "$BENCH_RESULTS/row$n.json.tmp" "$BENCH_RESULTS/row$n.json"
 	tail -n 40 "$BENCH_RESULTS/row$n.log" | grep -E '^\[' | tail -n 12
 	jq -r --arg s "$(($(date +%s) - t0))" '"   \(.status) in \($s) s" + (if .reason then ": \(.reason)" else "" end)' \
 		"$BENCH_RESULTS/row$n.json"
@@ -49,7 +58,7 @@ done
 elapsed=$(($(date +%s) - started))
 
 # ---- results.json ----
-commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+[ -n "${BENCH_KEEP:-}" ] && ROWS=$(ls "$BENCH_RESULTS" | sed -n 's/^row\([0-9]*\)\.json$/\1/p' | sort -n | xargs)
 dirty=$(git status --porcelain --untracked-files=no 2>/dev/null | grep -q . && echo true || echo false)
 cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 jq -s --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --arg kernel "$(uname -r)" --arg cpu "$cpu" \
@@ -113,6 +122,7 @@ summary_table() {
 	for n in $ROWS; do
 		if [ -s "$BENCH_RESULTS/row$n.md" ]; then
 			cat "$BENCH_RESULTS/row$n.md"
+			[ -n "${BENCH_KEEP:-}" ] && jq -r '"Measured \(.date // "?"), commit \(.commit // "?")."' "$BENCH_RESULTS/row$n.json" && echo
 		else
 			echo "### $n. ${TITLES[$n]:-?}"
 			echo
