@@ -87,6 +87,7 @@ struct l7_backend {
 	bool piped; /* not in the sockmap: the agent moves the response */
 	int pipe[2];
 	size_t in_pipe;
+	bool client_full; /* waiting for the client's EPOLLOUT */
 	struct l7_stream framing;
 };
 

@@ -15,7 +15,10 @@
 #include "log.h"
 #include "maps.h"
 
-#define PIPE_CHUNK 65536
+/* Bytes gathered in the pipe before they move on: one splice to the client carries every
+ * chunk (and its framing) that arrived together, not a splice per piece. */
+#define PIPE_FILL 65536
+#define PEEK_SIZE 16384
 
 int l7_pipe_arm(struct l7_backend *b, bool head_request)
 {
@@ -25,6 +28,7 @@ int l7_pipe_arm(struct l7_backend *b, bool head_request)
 	b->framing.state = ILB_RESP_HEAD;
 	b->framing.flags = head_request ? ILB_STREAM_NO_BODY : 0;
 	b->in_pipe = 0;
+	b->client_full = false;
 	return 0;
 }
 
@@ -58,20 +62,103 @@ static void finish(struct ilb_l7 *l7, struct l7_backend *b, struct l7_client *c,
 	l7_client_response_done(l7, c, 0);
 }
 
-/* Moves what can move now: pipe to client first, then socket to pipe by framing. */
+static bool ended(const struct l7_stream *s)
+{
+	return s->state == ILB_RESP_DONE || s->state == ILB_RESP_ERROR;
+}
+
+/* Follows the framing over bytes already peeked, data skipped by `remaining`: returns how
+ * many of them belong to this response (all up to its end, or the byte found wrong). */
+static size_t frame_span(struct l7_stream *s, const char *buf, size_t len)
+{
+	size_t k = 0;
+
+	while (k < len && !ended(s)) {
+		if (s->state == ILB_RESP_UNTIL_CLOSE)
+			return len;
+		if (framing_in_data(s)) {
+			size_t skip = len - k < s->remaining ? len - k : (size_t)s->remaining;
+
+			s->remaining -= skip;
+			k += skip;
+			if (!s->remaining)
+				s->state = s->state == ILB_RESP_BODY_LENGTH ? ILB_RESP_DONE : ILB_RESP_CHUNK_SIZE;
+			continue;
+		}
+		framing_byte(s, (uint8_t)buf[k++]);
+	}
+	return k;
+}
+
+/* Moves one piece pod socket -> pipe, at most `room` bytes: a long body straight, anything
+ * shorter through a peek that follows its framing. Returns bytes moved, 0 when the pod
+ * closed, -1 with errno (EAGAIN: nothing more yet), or 0 with the state ILB_RESP_ERROR. */
+static ssize_t fill_once(struct ilb_l7 *l7, struct l7_backend *b, char *peek, size_t room)
+{
+	struct l7_client *c = b->client;
+	struct l7_stream *s = &b->framing;
+	ssize_t n;
+
+	if (framing_in_data(s) && (s->state == ILB_RESP_UNTIL_CLOSE || s->remaining > PEEK_SIZE)) {
+		size_t want = s->state != ILB_RESP_UNTIL_CLOSE && s->remaining < room ? s->remaining : room;
+
+		n = splice(b->fd, NULL, b->pipe[1], NULL, want, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+		if (n > 0 && s->state != ILB_RESP_UNTIL_CLOSE) {
+			s->remaining -= n;
+			if (!s->remaining)
+				s->state = s->state == ILB_RESP_BODY_LENGTH ? ILB_RESP_DONE : ILB_RESP_CHUNK_SIZE;
+		}
+	} else {
+		struct l7_stream before = *s;
+		ssize_t got = recv(b->fd, peek, room < PEEK_SIZE ? room : PEEK_SIZE, MSG_PEEK | MSG_DONTWAIT);
+		size_t k;
+
+		if (got <= 0)
+			return got;
+		k = frame_span(s, peek, got);
+		if (s->state == ILB_RESP_ERROR)
+			return 0;
+		n = splice(b->fd, NULL, b->pipe[1], NULL, k, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+		if (n >= 0 && (size_t)n < k) {
+			/* the pipe took less than was read: follow the framing over those bytes only */
+			*s = before;
+			frame_span(s, peek, n);
+		}
+		if (n == 0) {
+			errno = EAGAIN; /* nothing moved though the socket had bytes: try again on the next wakeup */
+			return -1;
+		}
+	}
+	if (n <= 0)
+		return n;
+	if (!s->first_byte_ns) {
+		s->first_byte_ns = ilb_now_ns();
+		if (b->id < ILB_MAX_BACKENDS && s->first_byte_ns > c->sent_ns)
+			atomic_fetch_add(&l7->stats.backend[b->id].ttft_ns_sum, s->first_byte_ns - c->sent_ns);
+	}
+	s->bytes += n;
+	b->in_pipe += n;
+	return n;
+}
+
+/* Moves what can move now: what the pod has sent gathered in the pipe, then the pipe to
+ * the client, until the pod has nothing more, the client can take nothing more, or the
+ * response ends. */
 void l7_pipe_pump(struct ilb_l7 *l7, struct l7_backend *b)
 {
 	struct l7_client *c = b->client;
 	struct l7_stream *s = &b->framing;
-	char peek[4096];
+	bool pod_empty = false, pod_closed = false;
+	char peek[PEEK_SIZE];
 
 	while (c) {
-		ssize_t n;
+		while (b->in_pipe) {
+			ssize_t n = splice(b->pipe[0], NULL, c->fd, NULL, b->in_pipe, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
 
-		if (b->in_pipe) {
-			n = splice(b->pipe[0], NULL, c->fd, NULL, b->in_pipe, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
 			if (n < 0 && errno == EAGAIN) {
-				wait_client(l7, c, true);
+				if (!b->client_full)
+					wait_client(l7, c, true);
+				b->client_full = true;
 				return;
 			}
 			if (n <= 0) {
@@ -82,9 +169,11 @@ void l7_pipe_pump(struct ilb_l7 *l7, struct l7_backend *b)
 			}
 			b->in_pipe -= n;
 			c->agent_bytes += n;
-			continue;
 		}
-		wait_client(l7, c, false);
+		if (b->client_full) {
+			wait_client(l7, c, false);
+			b->client_full = false;
+		}
 		if (s->state == ILB_RESP_DONE) {
 			finish(l7, b, c, true, false);
 			return;
@@ -93,55 +182,20 @@ void l7_pipe_pump(struct ilb_l7 *l7, struct l7_backend *b)
 			finish(l7, b, c, false, false);
 			return;
 		}
-		if (framing_in_data(s)) {
-			size_t want = s->state == ILB_RESP_UNTIL_CLOSE || s->remaining > PIPE_CHUNK ? PIPE_CHUNK :
-												       s->remaining;
-
-			n = splice(b->fd, NULL, b->pipe[1], NULL, want, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
-		} else {
-			ssize_t k, got = recv(b->fd, peek, sizeof(peek), MSG_PEEK | MSG_DONTWAIT);
-
-			if (got <= 0) {
-				n = got;
-				goto moved;
-			}
-			/* Framing bytes up to the first byte of data (or the end of the response). */
-			for (k = 0; k < got && !framing_in_data(s) && s->state != ILB_RESP_DONE &&
-				    s->state != ILB_RESP_ERROR;
-			     k++)
-				framing_byte(s, (uint8_t)peek[k]);
-			if (s->state == ILB_RESP_ERROR) {
-				finish(l7, b, c, false, false);
-				return;
-			}
-			n = splice(b->fd, NULL, b->pipe[1], NULL, k, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
-			if (n >= 0 && n < k) {
-				/* the pipe took less than was read: read those bytes again next time */
-				pr_warn("l7: pipe took %zd of %zd framing bytes", n, k);
-				s->state = ILB_RESP_ERROR;
-			}
-			goto counted;
-		}
-moved:
-		if (n > 0 && framing_in_data(s) && s->state != ILB_RESP_UNTIL_CLOSE) {
-			s->remaining -= n;
-			if (!s->remaining)
-				s->state = s->state == ILB_RESP_BODY_LENGTH ? ILB_RESP_DONE : ILB_RESP_CHUNK_SIZE;
-		}
-counted:
-		if (n < 0 && errno == EAGAIN)
-			return;
-		if (n == 0 || (n < 0 && errno != EAGAIN)) {
-			/* the pod closed: the end of an unframed body, else a cut response */
+		if (pod_closed) {
+			/* the end of an unframed body, else a cut response */
 			finish(l7, b, c, s->state == ILB_RESP_UNTIL_CLOSE, true);
 			return;
 		}
-		if (!s->first_byte_ns) {
-			s->first_byte_ns = ilb_now_ns();
-			if (b->id < ILB_MAX_BACKENDS && s->first_byte_ns > c->sent_ns)
-				atomic_fetch_add(&l7->stats.backend[b->id].ttft_ns_sum, s->first_byte_ns - c->sent_ns);
-		}
-		s->bytes += n;
-		b->in_pipe += n;
+		if (pod_empty)
+			return;
+		ssize_t n = 1;
+
+		while (n > 0 && b->in_pipe < PIPE_FILL && !ended(s))
+			n = fill_once(l7, b, peek, PIPE_FILL - b->in_pipe);
+		if (n < 0 && errno == EAGAIN)
+			pod_empty = true;
+		else if (n <= 0 && s->state != ILB_RESP_ERROR)
+			pod_closed = true;
 	}
 }
