@@ -19,6 +19,14 @@
           open, reading the VmRSS and open fds of the process under test (--pid) before,
           with N idle connections, after one request each, and after they close. One JSON
           line on stdout.
+  sync    watches an agent that was started at --t0 (epoch seconds) until its sources report
+          synced (the control socket's `status`, as `inferlb status -j` asks it; every 10 ms)
+          and each of the --pools pools named PREFIX1..PREFIXn holds --expect ready backends in
+          its active generation of the pinned `pools` map (every 2 ms); then reads the agent's
+          VmRSS and VmHWM, checks the kernel's sets in full (pool_backends -> backends: distinct
+          ids, state ready, the right pool, distinct addresses), waits --settle seconds, reads
+          VmRSS and the agent's CPU over the wait, and counts the pods the agent has scraped.
+          One JSON line on stdout.
 """
 import argparse
 import ctypes
@@ -583,6 +591,164 @@ def _alive(s):
         return False
 
 
+# ---- sync: a fresh agent's initial list of many pods ----
+
+def ctl_call(path, cmd, timeout=5.0):
+    """One request on the agent's control socket, as the CLI sends it."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.settimeout(timeout)
+        s.connect(path)
+        s.sendall(json.dumps({"cmd": cmd}).encode() + b"\n")
+        s.shutdown(socket.SHUT_WR)
+        data = b""
+        while True:
+            d = s.recv(1 << 20)
+            if not d:
+                break
+            data += d
+    finally:
+        s.close()
+    return json.loads(data)
+
+
+def proc_field_kb(pid, field):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return None
+
+
+def proc_ticks(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        v = f.read().rsplit(")", 1)[1].split()
+    return int(v[11]) + int(v[12])  # utime + stime, every thread of the process
+
+
+class PoolSets:
+    """The pools' ready sets in the pinned maps (include/inferlb.h), by pool name."""
+
+    def __init__(self, pin_dir, names):
+        self.k = Kernel(pin_dir, None)
+        self.names = names
+        self.ids = {}
+
+    def counts(self):
+        """{name: ready backends in the active generation}, for the pools found so far."""
+        if len(self.ids) < len(self.names):
+            for pid in range(1, Kernel.MAX_POOLS):
+                v = self.k.pools.get_u32(pid)
+                if v:
+                    n = v[16:112].split(b"\0")[0].decode(errors="replace")
+                    if n in self.names:
+                        self.ids[n] = pid
+        out = {}
+        for n, pid in self.ids.items():
+            v = self.k.pools.get_u32(pid)
+            if v:
+                gen, _, c0, c1 = struct.unpack_from("=IIII", v, 0)
+                out[n] = c1 if gen & 1 else c0
+        return out
+
+    def verify(self, expect):
+        """The whole of each ready set, read back: problems found (empty when all is well)."""
+        problems, seen_ids, seen_addrs = [], set(), set()
+        for n in self.names:
+            pid = self.ids.get(n)
+            if pid is None:
+                problems.append(f"{n}: no pool")
+                continue
+            self.k.pool_id = pid
+            ids = self.k.ready_ids()
+            if len(ids) != expect:
+                problems.append(f"{n}: {len(ids)} ready ids, not {expect}")
+            for bid in ids:
+                b = self.k.backends.get_u32(bid)
+                if bid in seen_ids:
+                    problems.append(f"{n}: backend {bid} twice")
+                seen_ids.add(bid)
+                if not b or b[1] != 1 or struct.unpack_from("=I", b, 40)[0] != pid:
+                    problems.append(f"{n}: backend {bid} not ready in this pool")
+                    continue
+                seen_addrs.add(bytes(b[0:1] + b[4:20]))
+        in_use = 0
+        for bid in range(1, self.k.backends.max_entries):
+            b = self.k.backends.get_u32(bid)
+            if b and b[1] != 0:
+                in_use += 1
+        return problems[:10], len(seen_ids), len(seen_addrs), in_use
+
+
+def cmd_sync(a):
+    names = [f"{a.namespace}/{a.pool_prefix}{k}" for k in range(1, a.pools + 1)]
+    out = {"pools": a.pools, "expect_per_pool": a.expect, "socket_s": None, "synced_s": None, "kernel_s": None}
+    sets = None
+    next_status = 0.0
+    last_counts = {}
+    while True:
+        now = time.time()
+        if now - a.t0 > a.timeout:
+            out["error"] = f"not synced after {a.timeout} s; kernel sets {last_counts}"
+            break
+        if not os.path.exists(f"/proc/{a.pid}"):
+            out["error"] = "the agent exited"
+            break
+        if out["synced_s"] is None and now >= next_status:
+            next_status = now + a.status_every
+            try:
+                st = ctl_call(a.socket, "status")
+                t = time.time()
+                if out["socket_s"] is None:
+                    out["socket_s"] = round(t - a.t0, 4)
+                srcs = st.get("sources") or []
+                if srcs and all(src.get("synced") for src in srcs):
+                    out["synced_s"] = round(t - a.t0, 4)
+                    out["rss_synced_kb"] = proc_field_kb(a.pid, "VmRSS")
+            except (OSError, ValueError):
+                pass
+        if out["kernel_s"] is None:
+            if sets is None and all(os.path.exists(f"{a.pin_dir}/{m}") for m in ("pools", "pool_backends", "backends")):
+                try:
+                    sets = PoolSets(a.pin_dir, names)
+                except (OSError, SystemExit):
+                    sets = None
+            if sets is not None:
+                last_counts = sets.counts()
+                if len(last_counts) == len(names) and all(c == a.expect for c in last_counts.values()):
+                    out["kernel_s"] = round(time.time() - a.t0, 4)
+        if out["synced_s"] is not None and out["kernel_s"] is not None:
+            break
+        time.sleep(a.poll)
+    if "error" in out:
+        print(json.dumps(out), flush=True)
+        return 1
+    out["sync_s"] = max(out["synced_s"], out["kernel_s"])
+    out["rss_sync_kb"] = proc_field_kb(a.pid, "VmRSS")
+    problems, ids, addrs, in_use = sets.verify(a.expect)
+    out.update(kernel_ready=ids, kernel_distinct_addrs=addrs, kernel_backends_in_use=in_use, problems=problems)
+    st = ctl_call(a.socket, "status")
+    src = (st.get("sources") or [{}])[0]
+    out["source_objects"] = {k.get("name"): k.get("objects") for k in src.get("kinds", []) if k.get("objects")}
+    c0, w0 = proc_ticks(a.pid), time.time()
+    time.sleep(a.settle)
+    c1, w1 = proc_ticks(a.pid), time.time()
+    out["rss_settled_kb"] = proc_field_kb(a.pid, "VmRSS")
+    out["hwm_kb"] = proc_field_kb(a.pid, "VmHWM")
+    out["settle_s"] = a.settle
+    out["cpu_settle_pct"] = round((c1 - c0) / os.sysconf("SC_CLK_TCK") / (w1 - w0) * 100, 1)
+    try:
+        bs = ctl_call(a.socket, "backends").get("backends", [])
+        ages = [b.get("metrics_age_ms", -1) for b in bs]
+        out["agent_backends"] = len(bs)
+        out["scraped_once"] = sum(1 for x in ages if x >= 0)
+        out["scraped_fresh"] = sum(1 for x in ages if 0 <= x < a.fresh_ms)
+    except (OSError, ValueError) as e:
+        out["backends_error"] = str(e)
+    print(json.dumps(out), flush=True)
+    return 0
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -619,8 +785,22 @@ def main():
     c.add_argument("--window", type=int, default=256)
     c.add_argument("--settle", type=float, default=1.0)
     c.add_argument("--no-requests", dest="requests", action="store_false")
+    y = sub.add_parser("sync")
+    y.add_argument("--t0", type=float, required=True, help="when the agent was started, epoch seconds")
+    y.add_argument("--pid", type=int, required=True, help="the agent")
+    y.add_argument("--socket", required=True, help="the agent's control socket")
+    y.add_argument("--pin-dir", required=True)
+    y.add_argument("--namespace", default="default")
+    y.add_argument("--pool-prefix", required=True, help="pools PREFIX1 .. PREFIXn")
+    y.add_argument("--pools", type=int, required=True)
+    y.add_argument("--expect", type=int, required=True, help="ready backends per pool")
+    y.add_argument("--timeout", type=float, default=120.0, help="seconds from --t0")
+    y.add_argument("--poll", type=float, default=0.002, help="seconds between looks at the maps")
+    y.add_argument("--status-every", type=float, default=0.01, help="seconds between status requests")
+    y.add_argument("--settle", type=float, default=3.0, help="seconds after sync before the second VmRSS")
+    y.add_argument("--fresh-ms", type=float, default=1000.0, help="a scrape younger than this counts as fresh")
     a = p.parse_args()
-    return cmd_ready(a) if a.cmd == "ready" else cmd_conns(a)
+    return {"ready": cmd_ready, "conns": cmd_conns, "sync": cmd_sync}[a.cmd](a)
 
 
 if __name__ == "__main__":
