@@ -429,6 +429,8 @@ static const struct kind_decoder decoders[] = {
 	{ "gateway.networking.k8s.io/v1beta1", "HTTPRoute", ILB_KIND_HTTPROUTE, dec_httproute },
 	{ "serving.knative.dev/v1", "Service", ILB_KIND_KSERVICE, dec_kservice },
 	{ "v1", "ConfigMap", ILB_KIND_KN_DOMAIN, dec_kn_domain }, /* config-domain only */
+	{ "networking.internal.knative.dev/v1alpha1", "ServerlessService", ILB_KIND_KN_SKS, dec_kn_sks },
+	{ "v1", "Endpoints", ILB_KIND_KN_ENDPOINTS, dec_kn_endpoints }, /* Knative's public ones only */
 };
 
 #define N_DECODERS (sizeof(decoders) / sizeof(decoders[0]))

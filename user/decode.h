@@ -60,5 +60,8 @@ int dec_httproute(struct dec *d, const cJSON *json, struct ilb_object *out);
 int dec_kservice(struct dec *d, const cJSON *json, struct ilb_object *out);
 /* -ENOENT for a ConfigMap other than knative-serving/config-domain */
 int dec_kn_domain(struct dec *d, const cJSON *json, struct ilb_object *out);
+int dec_kn_sks(struct dec *d, const cJSON *json, struct ilb_object *out);
+/* -ENOENT for Endpoints that are not a Knative public Service's */
+int dec_kn_endpoints(struct dec *d, const cJSON *json, struct ilb_object *out);
 
 #endif

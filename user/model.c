@@ -21,6 +21,8 @@ const char *ilb_kind_name(enum ilb_kind kind)
 		[ILB_KIND_HTTPROUTE] = "HTTPRoute",
 		[ILB_KIND_KSERVICE] = "Service",
 		[ILB_KIND_KN_DOMAIN] = "ConfigMap",
+		[ILB_KIND_KN_SKS] = "ServerlessService",
+		[ILB_KIND_KN_ENDPOINTS] = "Endpoints",
 	};
 
 	if ((unsigned)kind >= ILB_KIND__COUNT)
@@ -506,6 +508,10 @@ bool ilb_object_equal(const struct ilb_object *a, const struct ilb_object *b)
 		return ilb_kservice_equal(&a->kservice, &b->kservice);
 	case ILB_KIND_KN_DOMAIN:
 		return ilb_kn_domain_equal(&a->kn_domain, &b->kn_domain);
+	case ILB_KIND_KN_SKS:
+		return ilb_kn_sks_equal(&a->kn_sks, &b->kn_sks);
+	case ILB_KIND_KN_ENDPOINTS:
+		return ilb_kn_endpoints_equal(&a->kn_endpoints, &b->kn_endpoints);
 	default:
 		return true;
 	}

@@ -25,6 +25,8 @@ enum ilb_kind {
 	ILB_KIND_HTTPROUTE,
 	ILB_KIND_KSERVICE, /* Knative serving.knative.dev/v1 Service */
 	ILB_KIND_KN_DOMAIN, /* Knative's config-domain ConfigMap (knative-serving/config-domain) */
+	ILB_KIND_KN_SKS, /* Knative's ServerlessService (networking.internal.knative.dev/v1alpha1) */
+	ILB_KIND_KN_ENDPOINTS, /* v1 Endpoints of a Knative public Service */
 	ILB_KIND__COUNT,
 };
 
@@ -260,6 +262,43 @@ struct ilb_kn_domain {
 	int n_rules;
 };
 
+/* Knative's ServerlessService spec.mode: Serve sends a revision's traffic to its pods, Proxy
+ * to the activator (scaled to zero, or the activator kept in the path). */
+enum ilb_kn_sks_mode {
+	ILB_KN_SKS_SERVE = 0,
+	ILB_KN_SKS_PROXY,
+};
+
+/* networking.internal.knative.dev/v1alpha1 ServerlessService, named after its revision: which
+ * of the two the revision's public Service (status.serviceName) points at. */
+struct ilb_kn_sks {
+	struct ilb_meta meta;
+	enum ilb_kn_sks_mode mode; /* spec.mode */
+	bool h2c; /* spec.protocolType h2c; http1 otherwise */
+	char service_name[ILB_NAME_MAX]; /* status.serviceName, "" until Knative has made it */
+};
+
+#define ILB_KN_MAX_ENDPOINTS 16
+#define ILB_KN_LABEL_SERVICE_TYPE "networking.internal.knative.dev/serviceType"
+
+/* One address of an Endpoints and the port of it that speaks HTTP/1.1. */
+struct ilb_kn_endpoint {
+	struct ilb_addr addr;
+	uint16_t port;
+};
+
+/* v1 Endpoints of a Knative public Service (labelled networking.internal.knative.dev/
+ * serviceType: Public; other Endpoints are not read). Knative's SKS controller writes them:
+ * the activator's addresses in Proxy mode, the pods' in Serve mode. */
+struct ilb_kn_endpoints {
+	struct ilb_meta meta;
+	/* subsets[].addresses, each with its subset's port named "http" (Knative's HTTP/1.1 port
+	 * name) or else numbered 8012; the first ILB_KN_MAX_ENDPOINTS */
+	struct ilb_kn_endpoint ready[ILB_KN_MAX_ENDPOINTS];
+	int n_ready;
+	int n_not_ready; /* subsets[].notReadyAddresses, counted */
+};
+
 /* One decoded object of any kind. */
 struct ilb_object {
 	enum ilb_kind kind;
@@ -274,6 +313,8 @@ struct ilb_object {
 		struct ilb_httproute route;
 		struct ilb_kservice kservice;
 		struct ilb_kn_domain kn_domain;
+		struct ilb_kn_sks kn_sks;
+		struct ilb_kn_endpoints kn_endpoints;
 	};
 };
 
@@ -327,6 +368,23 @@ const struct ilb_kn_domain *ilb_kn_domain_get(const struct ilb_store *store);
 void ilb_kn_domain_free_rules(struct ilb_kn_domain *cfg);
 int ilb_kn_domain_copy_rules(struct ilb_kn_domain *dst, const struct ilb_kn_domain *src);
 bool ilb_kn_domain_equal(const struct ilb_kn_domain *a, const struct ilb_kn_domain *b);
+
+/* Where a Knative revision's requests go while it has no ready pod, as Knative's ingress
+ * sends them: the activator's addresses (the public Endpoints of the revision's SKS) when the
+ * SKS is in Proxy mode. Pointers into the store, valid until it changes. */
+struct ilb_kn_activator {
+	bool has_sks;
+	enum ilb_kn_sks_mode mode;
+	const struct ilb_kn_endpoint *endpoints; /* NULL unless Proxy mode with ready addresses */
+	int n_endpoints;
+};
+
+/* Fills *out for the revision ns/name (the name of its derived pool); returns n_endpoints.
+ * kn_activator.c */
+int ilb_kn_activator_get(const struct ilb_store *store, const char *ns, const char *name,
+			 struct ilb_kn_activator *out);
+bool ilb_kn_sks_equal(const struct ilb_kn_sks *a, const struct ilb_kn_sks *b);
+bool ilb_kn_endpoints_equal(const struct ilb_kn_endpoints *a, const struct ilb_kn_endpoints *b);
 
 /* A backend of a pool: one ready pod address and one target port. */
 struct ilb_endpoint {

@@ -35,6 +35,32 @@ static int32_t criticality_priority(enum ilb_criticality c)
 	return c == ILB_CRIT_CRITICAL ? 1 : c == ILB_CRIT_SHEDDABLE ? -1 : 0;
 }
 
+/* A revision's activator addresses (kn_activator.c), when its SKS is in Proxy mode. */
+static int add_activator(struct ilb_rt_pool *p, const struct ilb_store *store, const struct ilb_meta *meta)
+{
+	struct ilb_kn_activator act;
+	int n = ilb_kn_activator_get(store, meta->ns, meta->name, &act);
+
+	if (n <= 0)
+		return 0;
+	p->activator = calloc(n, sizeof(*p->activator));
+	if (!p->activator)
+		return -ENOMEM;
+	for (int i = 0; i < n; i++) {
+		struct ilb_rt_backend *rb = &p->activator[i];
+		char ip[46];
+
+		rb->id = ILB_RT_ACTIVATOR_ID;
+		rb->addr = act.endpoints[i].addr;
+		rb->port = act.endpoints[i].port;
+		rb->ready = true;
+		ilb_addr_format(&rb->addr, ip, sizeof(ip));
+		snprintf(rb->pod, sizeof(rb->pod), "activator %s", ip);
+	}
+	p->n_activator = n;
+	return 0;
+}
+
 static int add_pools(struct ilb_route_table *t, const struct ilb_store *store, const struct ilb_reconciler *rec)
 {
 	const struct ilb_object *const *objs;
@@ -49,6 +75,8 @@ static int add_pools(struct ilb_route_table *t, const struct ilb_store *store, c
 
 		snprintf(p->name, sizeof(p->name), "%s/%s", objs[i]->meta.ns, objs[i]->meta.name);
 		p->hold = objs[i]->pool.derived_from[0] != '\0';
+		if (p->hold && add_activator(p, store, &objs[i]->meta))
+			goto nomem;
 		id = rec ? ilb_reconciler_find_pool(rec, p->name) : -1;
 		if (id < 0)
 			continue;
@@ -348,8 +376,10 @@ void ilb_route_put(struct ilb_route_table *t)
 {
 	if (!t || atomic_fetch_sub(&t->refs, 1) != 1)
 		return;
-	for (int i = 0; i < t->n_pools; i++)
+	for (int i = 0; i < t->n_pools; i++) {
 		free(t->pools[i].backends);
+		free(t->pools[i].activator);
+	}
 	for (int i = 0; i < t->n_models; i++)
 		free(t->models[i].targets);
 	free(t->pools);

@@ -14,8 +14,11 @@
 
 struct ilb_reconciler;
 
+/* Kernel backend ids start at 1: the activator's addresses all go by 0. */
+#define ILB_RT_ACTIVATOR_ID 0
+
 struct ilb_rt_backend {
-	uint32_t id; /* the backend id, as in the kernel maps */
+	uint32_t id; /* the backend id, as in the kernel maps (ILB_RT_ACTIVATOR_ID: the activator) */
 	struct ilb_addr addr;
 	uint16_t port;
 	bool ready, draining;
@@ -30,6 +33,11 @@ struct ilb_rt_pool {
 	int32_t priority; /* of the objective naming this pool (0 without one) */
 	uint32_t kernel_id; /* the pool's id in the maps, 0 when it has none yet */
 	bool hold; /* derived from a Knative Service: requests wait for a pod (scale from zero) */
+	/* Knative's activator: the revision's public Endpoints while its ServerlessService is in
+	 * Proxy mode. With no ready pod a request goes there, as Knative's ingress sends it,
+	 * rather than wait; none in Serve mode, without an SKS or without a ready address. */
+	struct ilb_rt_backend *activator;
+	int n_activator;
 };
 
 /* A weighted choice among pools (HTTPRoute backendRefs, Knative traffic). */
