@@ -36,6 +36,7 @@
 const char *const ilb_l7_counter_names[ILB_L7__COUNT] = {
 	"requests", "accepted", "bad_request", "not_found", "shed",	   "no_pod",
 	"timeout",  "too_large", "bad_gateway", "client_gone", "stalled", "retries", "held",
+	"activator",
 };
 
 void ilb_l7_config_default(struct ilb_l7_config *cfg)

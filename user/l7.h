@@ -53,6 +53,7 @@ enum ilb_l7_counter {
 	ILB_L7_STALLED, /* a client that stopped reading, closed */
 	ILB_L7_RETRIES, /* connect failures retried on the next-best pod */
 	ILB_L7_HELD, /* requests that waited for a pod (scale from zero) */
+	ILB_L7_ACTIVATOR, /* requests sent to Knative's activator (a revision with no ready pod) */
 	ILB_L7__COUNT,
 };
 
@@ -61,6 +62,7 @@ struct ilb_l7_stats {
 	atomic_uint connections;
 	atomic_uint pending[ILB_MAX_POOLS]; /* requests waiting for a pod, by kernel pool id */
 	atomic_ulong sheds[ILB_MAX_POOLS]; /* 429s, by kernel pool id: admission is per pool */
+	atomic_ulong activated[ILB_MAX_POOLS]; /* requests sent to Knative's activator, by pool */
 	struct ilb_l7_backend_stats backend[ILB_MAX_BACKENDS];
 };
 

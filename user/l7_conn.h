@@ -67,6 +67,9 @@ struct l7_client {
 	char model[ILB_MODEL_NAME_MAX];
 	char *prompt;
 	int attempts;
+	/* sent to Knative's activator (no ready pod, SKS in Proxy mode): activator[index] */
+	bool via_activator;
+	int activator_index;
 	/* scale from zero: held until a pod is ready, in arrival order */
 	bool held;
 	uint32_t held_pool; /* kernel pool id, for the pending count */
@@ -78,6 +81,8 @@ struct l7_backend {
 	int fd;
 	uint64_t cookie;
 	uint32_t id; /* backend id */
+	struct ilb_addr addr; /* where it is connected: an id may name another address later, */
+	uint16_t port;	      /* and every activator address goes by one id */
 	bool connected, in_map;
 	struct l7_client *client; /* the request it serves, NULL when idle */
 	size_t out_off; /* of client->forward written */
@@ -109,6 +114,7 @@ struct ilb_l7 {
 	bool pipe_warned;
 	uint64_t hold_seq;
 	unsigned n_held;
+	uint32_t activator_next; /* round robin over a revision's activator addresses */
 	const struct ilb_route_table *hold_table; /* the table the held requests last tried */
 	void **dead; /* objects to free after the current epoll batch */
 	size_t n_dead, cap_dead;

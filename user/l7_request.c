@@ -39,6 +39,7 @@ void l7_request_clear(struct l7_client *c)
 	c->table = NULL;
 	memset(&c->sreq, 0, sizeof(c->sreq));
 	c->attempts = 0;
+	c->via_activator = false;
 	c->pool = -1;
 }
 
@@ -133,13 +134,28 @@ static bool is_adapter(const struct ilb_rt_pool *pool, const char *model)
 	return false;
 }
 
+static struct ilb_http_header header(const char *name, const char *value)
+{
+	return (struct ilb_http_header){ .name = name, .value = value, .name_len = strlen(name),
+					 .value_len = strlen(value) };
+}
+
+static void endpoint_text(const struct ilb_rt_backend *be, char *buf, size_t len)
+{
+	char ip[64];
+
+	ilb_addr_format(&be->addr, ip, sizeof(ip));
+	snprintf(buf, len, be->addr.family == 6 ? "[%s]:%u" : "%s:%u", ip, be->port);
+}
+
 static int build_forward(struct ilb_l7 *l7, struct l7_client *c, struct ilb_oai_req *oreq, const char *model,
 			 const struct ilb_rt_backend *be)
 {
-	const char *body = c->reader.req.body;
-	char *alloc = NULL, endpoint[80], ip[64];
+	const char *body = c->reader.req.body, *pool = c->table->pools[c->pool].name, *slash = strchr(pool, '/');
+	char *alloc = NULL, endpoint[80], ns[ILB_NS_MAX];
 	ssize_t body_len = c->reader.req.body_len;
-	struct ilb_http_header extra;
+	struct ilb_http_header extra[3];
+	size_t n_extra = 1;
 	ssize_t head_len;
 	size_t cap;
 
@@ -148,10 +164,15 @@ static int build_forward(struct ilb_l7 *l7, struct l7_client *c, struct ilb_oai_
 		if (body_len < 0)
 			return (int)body_len;
 	}
-	ilb_addr_format(&be->addr, ip, sizeof(ip));
-	snprintf(endpoint, sizeof(endpoint), be->addr.family == 6 ? "[%s]:%u" : "%s:%u", ip, be->port);
-	extra = (struct ilb_http_header){ .name = "x-gateway-destination-endpoint", .value = endpoint,
-					  .name_len = 30, .value_len = strlen(endpoint) };
+	endpoint_text(be, endpoint, sizeof(endpoint));
+	extra[0] = header("x-gateway-destination-endpoint", endpoint);
+	/* Knative's ingress names the revision to the activator in these two (a client's own
+	 * are replaced); the Host stays the client's */
+	if (c->via_activator && slash) {
+		snprintf(ns, sizeof(ns), "%.*s", (int)(slash - pool), pool);
+		extra[n_extra++] = header("Knative-Serving-Namespace", ns);
+		extra[n_extra++] = header("Knative-Serving-Revision", slash + 1);
+	}
 	cap = c->reader.req.arena_len + 1024 + (size_t)body_len;
 	free(c->forward);
 	c->forward = malloc(cap);
@@ -159,7 +180,7 @@ static int build_forward(struct ilb_l7 *l7, struct l7_client *c, struct ilb_oai_
 		free(alloc);
 		return -ENOMEM;
 	}
-	head_len = ilb_http_write_head(&c->reader.req, body_len, &extra, 1, c->forward, cap);
+	head_len = ilb_http_write_head(&c->reader.req, body_len, extra, n_extra, c->forward, cap);
 	if (head_len < 0) {
 		free(alloc);
 		return (int)head_len;
@@ -171,7 +192,59 @@ static int build_forward(struct ilb_l7 *l7, struct l7_client *c, struct ilb_oai_
 	return 0;
 }
 
-static void backend_connect(struct ilb_l7 *l7, struct l7_client *c, int index);
+/* A retry to another backend: the destination header names the first pick, so it is
+ * rewritten (the rest of the request, its model rewrite included, stays). */
+static void retarget_forward(struct l7_client *c, const struct ilb_rt_backend *be)
+{
+	char *old = c->forward, endpoint[80], *n;
+	const char *hdr = old ? strstr(old, "x-gateway-destination-endpoint: ") : NULL, *eol;
+	size_t pre, post_off, len;
+
+	if (!hdr)
+		return;
+	eol = strstr(hdr, "\r\n");
+	pre = hdr - old;
+	post_off = eol - old;
+	endpoint_text(be, endpoint, sizeof(endpoint));
+	n = malloc(c->forward_len + 128);
+	if (!n)
+		return;
+	memcpy(n, old, pre);
+	len = pre + sprintf(n + pre, "x-gateway-destination-endpoint: %s", endpoint);
+	memcpy(n + len, old + post_off, c->forward_len - post_off);
+	c->forward_len = len + c->forward_len - post_off;
+	free(old);
+	c->forward = n;
+}
+
+static void backend_connect(struct ilb_l7 *l7, struct l7_client *c, const struct ilb_rt_backend *be);
+
+/* No ready pod, the revision's SKS in Proxy mode: to one of the activator's addresses (round
+ * robin, another than `failed` on a retry), which holds the request until Knative has a pod,
+ * as it does for Knative's own ingress. The agent's hold queue is not used. */
+static void via_activator(struct ilb_l7 *l7, struct l7_client *c, struct ilb_oai_req *oreq, const char *model,
+			  int failed)
+{
+	const struct ilb_rt_pool *pool = &c->table->pools[c->pool];
+	int i = (int)(l7->activator_next++ % (uint32_t)pool->n_activator);
+
+	if (i == failed)
+		i = (i + 1) % pool->n_activator;
+	c->via_activator = true;
+	c->activator_index = i;
+	if (failed < 0) {
+		if (build_forward(l7, c, oreq, model, &pool->activator[i])) {
+			l7_client_error(l7, c, 500, "the request could not be rewritten", false, NULL);
+			return;
+		}
+		count(l7, ILB_L7_ACTIVATOR);
+		if (pool->kernel_id < ILB_MAX_POOLS)
+			atomic_fetch_add(&l7->stats.activated[pool->kernel_id], 1);
+	} else {
+		retarget_forward(c, &pool->activator[i]);
+	}
+	backend_connect(l7, c, &pool->activator[i]);
+}
 
 /* No pod of a scaled-to-zero pool: the request waits (its client's reads paused). */
 static void hold(struct ilb_l7 *l7, struct l7_client *c)
@@ -260,6 +333,10 @@ static void pick_and_go(struct ilb_l7 *l7, struct l7_client *c, struct ilb_oai_r
 			l7_client_response_done(l7, c, 0);
 		return;
 	}
+	if (rc == -ENOENT && failed < 0 && c->table->pools[c->pool].n_activator) {
+		via_activator(l7, c, oreq, model, -1);
+		return;
+	}
 	if (rc == -ENOENT && failed < 0 && c->table->pools[c->pool].hold &&
 	    (c->held || l7->n_held < l7->cfg.hold_max)) {
 		hold(l7, c);
@@ -273,40 +350,14 @@ static void pick_and_go(struct ilb_l7 *l7, struct l7_client *c, struct ilb_oai_r
 		return;
 	}
 	if (failed < 0) {
-		const struct ilb_rt_backend *be = &c->table->pools[c->pool].backends[rc];
-
-		if (build_forward(l7, c, oreq, model, be)) {
+		if (build_forward(l7, c, oreq, model, &c->table->pools[c->pool].backends[rc])) {
 			l7_client_error(l7, c, 500, "the request could not be rewritten", false, NULL);
 			return;
 		}
 	} else {
-		/* the destination header names the first pick; rebuild it for the new pod */
-		const struct ilb_rt_backend *be = &c->table->pools[c->pool].backends[rc];
-		char *old = c->forward;
-		const char *hdr = old ? strstr(old, "x-gateway-destination-endpoint: ") : NULL;
-
-		if (hdr) {
-			char ip[64], endpoint[80];
-			const char *eol = strstr(hdr, "\r\n");
-			size_t pre = hdr - old, post_off = eol - old;
-
-			ilb_addr_format(&be->addr, ip, sizeof(ip));
-			snprintf(endpoint, sizeof(endpoint), be->addr.family == 6 ? "[%s]:%u" : "%s:%u", ip, be->port);
-			char *n = malloc(c->forward_len + 128);
-
-			if (n) {
-				size_t len = 0;
-
-				memcpy(n, old, pre);
-				len = pre + sprintf(n + pre, "x-gateway-destination-endpoint: %s", endpoint);
-				memcpy(n + len, old + post_off, c->forward_len - post_off);
-				c->forward_len = len + c->forward_len - post_off;
-				free(old);
-				c->forward = n;
-			}
-		}
+		retarget_forward(c, &c->table->pools[c->pool].backends[rc]);
 	}
-	backend_connect(l7, c, rc);
+	backend_connect(l7, c, &c->table->pools[c->pool].backends[rc]);
 }
 
 void l7_request_start(struct ilb_l7 *l7, struct l7_client *c)
@@ -523,9 +574,29 @@ static void backend_ready(struct ilb_l7 *l7, struct l7_backend *b)
 	backend_send(l7, b);
 }
 
-static void backend_connect(struct ilb_l7 *l7, struct l7_client *c, int index)
+/* A kept connection to be's address, if one is idle; unconnected ones met are closed. */
+static struct l7_backend *take_idle(struct ilb_l7 *l7, const struct ilb_rt_backend *be)
 {
-	const struct ilb_rt_backend *be = &c->table->pools[c->pool].backends[index];
+	struct l7_backend **p = &l7->idle[be->id], *b;
+
+	while ((b = *p)) {
+		if (!b->connected) {
+			*p = b->next_idle;
+			backend_close(l7, b);
+			continue;
+		}
+		if (b->port == be->port && ilb_addr_equal(&b->addr, &be->addr)) {
+			*p = b->next_idle;
+			b->next_idle = NULL;
+			return b;
+		}
+		p = &b->next_idle;
+	}
+	return NULL;
+}
+
+static void backend_connect(struct ilb_l7 *l7, struct l7_client *c, const struct ilb_rt_backend *be)
+{
 	struct sockaddr_storage sa = { 0 };
 	socklen_t sa_len;
 	struct l7_backend *b;
@@ -551,13 +622,8 @@ static void backend_connect(struct ilb_l7 *l7, struct l7_client *c, int index)
 
 	epoll_ctl(l7->epfd, EPOLL_CTL_MOD, c->fd, &cev);
 	/* A kept connection to this pod, if one is idle. */
-	while ((b = l7->idle[be->id])) {
-		l7->idle[be->id] = b->next_idle;
-		b->next_idle = NULL;
-		if (!b->connected) {
-			backend_close(l7, b);
-			continue;
-		}
+	b = take_idle(l7, be);
+	if (b) {
 		b->client = c;
 		c->backend = b;
 		backend_ready(l7, b);
@@ -568,6 +634,8 @@ static void backend_connect(struct ilb_l7 *l7, struct l7_client *c, int index)
 		goto fail;
 	b->obj.kind = L7_OBJ_BACKEND;
 	b->id = be->id;
+	b->addr = be->addr;
+	b->port = be->port;
 	b->pipe[0] = b->pipe[1] = -1;
 	b->fd = socket(be->addr.family == 6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (b->fd < 0) {
@@ -619,6 +687,16 @@ void l7_request_connect_failed(struct ilb_l7 *l7, struct l7_client *c)
 		backend_close(l7, b);
 	}
 	inflight_leave(l7, c);
+	if (c->via_activator) {
+		if (c->attempts < 2 && c->table->pools[c->pool].n_activator > 1) {
+			count(l7, ILB_L7_RETRIES);
+			via_activator(l7, c, NULL, c->model, c->activator_index);
+			return;
+		}
+		count(l7, ILB_L7_NO_POD);
+		l7_client_error(l7, c, 503, "Knative's activator could not be reached", false, "1");
+		return;
+	}
 	for (int i = 0; i < c->n_pods; i++)
 		if (c->pods[i].id == c->backend_id)
 			failed = i;
