@@ -83,6 +83,13 @@ static void export_l7(struct ilb_agent *a, FILE *out)
 		if (a->rec.pools[p].in_use)
 			fprintf(out, "inferlb_pool_pending_requests{pool=\"%s\"} %u\n", a->rec.pools[p].name,
 				atomic_load(&st->pending[p]));
+	fprintf(out, "# HELP inferlb_pool_activator_requests_total Requests sent to Knative's activator "
+		     "(the revision had no ready pod, its ServerlessService in Proxy mode).\n"
+		     "# TYPE inferlb_pool_activator_requests_total counter\n");
+	for (int p = 1; p < ILB_MAX_POOLS; p++)
+		if (a->rec.pools[p].in_use)
+			fprintf(out, "inferlb_pool_activator_requests_total{pool=\"%s\"} %lu\n", a->rec.pools[p].name,
+				atomic_load(&st->activated[p]));
 	fprintf(out, "# HELP inferlb_l7_events_total L7 lane requests and refusals by kind.\n"
 		     "# TYPE inferlb_l7_events_total counter\n");
 	for (int i = 0; i < ILB_L7__COUNT; i++)
@@ -231,6 +238,25 @@ static cJSON *view_status(struct ilb_agent *a)
 	return res;
 }
 
+/* Where a request to the pool goes now: "pods" with a ready one, else for a Knative
+ * revision "activator" (its SKS in Proxy mode with ready addresses) or "hold", else "none"
+ * (503); with the SKS's mode, the activator's addresses and the requests sent to them. */
+static void add_pool_route(struct ilb_agent *a, cJSON *p, int id, const struct ilb_object *obj)
+{
+	bool derived = obj && obj->pool.derived_from[0];
+	struct ilb_kn_activator act = { 0 };
+	const char *via;
+
+	if (derived)
+		ilb_kn_activator_get(a->store, obj->meta.ns, obj->meta.name, &act);
+	via = a->rec.pools[id].ready > 0 ? "pods" : act.n_endpoints ? "activator" : derived ? "hold" : "none";
+	cJSON_AddStringToObject(p, "via", via);
+	cJSON_AddStringToObject(p, "sks_mode", !act.has_sks ? "" : act.mode == ILB_KN_SKS_PROXY ? "Proxy" : "Serve");
+	cJSON_AddNumberToObject(p, "activator_endpoints", act.n_endpoints);
+	cJSON_AddNumberToObject(p, "activator_requests",
+				a->l7 ? (double)atomic_load(&ilb_l7_stats(a->l7)->activated[id]) : 0);
+}
+
 static cJSON *view_pools(struct ilb_agent *a)
 {
 	cJSON *res = cJSON_CreateObject(), *pools = cJSON_AddArrayToObject(res, "pools");
@@ -275,6 +301,7 @@ static cJSON *view_pools(struct ilb_agent *a)
 		cJSON_AddStringToObject(p, "derived_from", obj ? obj->pool.derived_from : "");
 		cJSON_AddNumberToObject(p, "pending", a->l7 ? atomic_load(&ilb_l7_stats(a->l7)->pending[id]) : 0);
 		cJSON_AddNumberToObject(p, "sheds", a->l7 ? (double)atomic_load(&ilb_l7_stats(a->l7)->sheds[id]) : 0);
+		add_pool_route(a, p, id, obj);
 		cJSON_AddItemToArray(pools, p);
 	}
 	return res;

@@ -37,7 +37,7 @@ static const char status_response[] =
 static const char pools_response[] =
 	"{\"ok\":true,\"pools\":[{\"namespace\":\"default\",\"name\":\"qwen\",\"id\":1,"
 	"\"vip\":\"10.96.0.50:8000\",\"failure_mode\":\"FailOpen\",\"ready\":2,\"total\":3,"
-	"\"concurrency\":4,\"derived_from\":\"\",\"pending\":0,\"sheds\":3}]}";
+	"\"concurrency\":4,\"derived_from\":\"\",\"pending\":0,\"sheds\":3,\"via\":\"pods\"}]}";
 
 static const char objectives_response[] =
 	"{\"ok\":true,\"objectives\":[{\"namespace\":\"default\",\"name\":\"chat\",\"pool\":\"default/qwen\","
@@ -314,8 +314,8 @@ static void test_pools_text_table(void **state)
 	struct run r = run_cli("pools", NULL);
 
 	assert_int_equal(r.exit_code, 0);
-	assert_contains(r.out, "POOL          ID  VIP              FAILURE   READY  CONCURRENCY  PENDING  DERIVED FROM\n");
-	assert_contains(r.out, "default/qwen   1  10.96.0.50:8000  FailOpen    2/3            4        0  -\n");
+	assert_contains(r.out, "POOL          ID  VIP              FAILURE   READY  CONCURRENCY  PENDING  DERIVED FROM  VIA\n");
+	assert_contains(r.out, "default/qwen   1  10.96.0.50:8000  FailOpen    2/3            4        0  -             pods\n");
 	run_free(&r);
 }
 

@@ -13,7 +13,7 @@ struct list_cfg {
 
 const struct cli_spec pools_spec = {
 	.name = "pools",
-	.summary = "List the InferencePools: VIP, failure mode, ready pods, concurrency.",
+	.summary = "List the InferencePools: VIP, failure mode, ready pods, concurrency, where requests go.",
 	.accepts_show_verb = 1,
 };
 
@@ -25,7 +25,7 @@ const struct cli_spec objectives_spec = {
 
 static const struct table_col pool_cols[] = {
 	{ "POOL", false }, { "ID", true }, { "VIP", false }, { "FAILURE", false }, { "READY", true },
-	{ "CONCURRENCY", true }, { "PENDING", true }, { "DERIVED FROM", false },
+	{ "CONCURRENCY", true }, { "PENDING", true }, { "DERIVED FROM", false }, { "VIA", false },
 };
 
 static void add_pool_row(struct table *t, const cJSON *pool)
@@ -38,6 +38,8 @@ static void add_pool_row(struct table *t, const cJSON *pool)
 	table_cell(t, "%.0f", jnum(pool, "concurrency", 0));
 	table_cell(t, "%.0f", jnum(pool, "pending", 0));
 	table_cell(t, "%s", or_dash(jstr(pool, "derived_from", "")));
+	/* pods, activator (Knative's, the revision scaled to zero), hold, or none */
+	table_cell(t, "%s", jstr(pool, "via", "-"));
 }
 
 /* Joins an array of strings with sep into buf; "-" when empty. */
