@@ -55,6 +55,13 @@ const struct kind_def kind_defs[KUBE_KINDS] = {
 	/* the domain of those Services' hosts: one ConfigMap, which is all the Role grants */
 	{ "/api/v1/namespaces/" ILB_KN_DOMAIN_NS "/configmaps", "v1", "ConfigMap", "configmaps/" ILB_KN_DOMAIN_NAME,
 	  ILB_KIND_KN_DOMAIN, "fieldSelector=metadata.name%3D" ILB_KN_DOMAIN_NAME "&", true },
+	/* a revision scaled to zero: Proxy mode sends it to the activator, whose addresses are
+	 * in the public Service's Endpoints (only Knative's public ones are listed) */
+	{ "/apis/networking.internal.knative.dev/v1alpha1/serverlessservices", "networking.internal.knative.dev/v1alpha1",
+	  "ServerlessService", "serverlessservices.v1alpha1.networking.internal.knative.dev", ILB_KIND_KN_SKS, NULL,
+	  true },
+	{ "/api/v1/endpoints", "v1", "Endpoints", "endpoints", ILB_KIND_KN_ENDPOINTS,
+	  "labelSelector=" ILB_KN_LABEL_SERVICE_TYPE "%3DPublic&", true },
 };
 
 static uint64_t now_ms(void)
@@ -645,8 +652,10 @@ static void kind_missing(struct ilb_kube *k, struct resource *r, long code)
 		push(k, op);
 	}
 	if (!r->missing_logged && code == 403)
-		pr_warn("kubernetes %s: not permitted (403: is the Role of deploy/ in %s applied?); taken as none, "
-			"asking again every %u s", r->def->name, ILB_KN_DOMAIN_NS, MISSING_RETRY_MS / 1000);
+		pr_warn("kubernetes %s: not permitted (403: is deploy/%s applied?); taken as none, "
+			"asking again every %u s", r->def->name,
+			r->def->ilb_kind == ILB_KIND_KN_DOMAIN ? "15-knative-config-domain.yaml" : "10-rbac.yaml",
+			MISSING_RETRY_MS / 1000);
 	else if (!r->missing_logged)
 		pr_warn("kubernetes %s: not served by the API server (404: is its CRD installed?); asking again every %u s",
 			r->def->name, MISSING_RETRY_MS / 1000);

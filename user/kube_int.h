@@ -10,7 +10,7 @@
 #include <time.h>
 #include "kube.h"
 
-#define KUBE_KINDS 10
+#define KUBE_KINDS 12
 #define BACKOFF_MIN_MS 200u
 
 struct kind_def {
@@ -18,7 +18,8 @@ struct kind_def {
 	enum ilb_kind ilb_kind;
 	const char *query; /* "key=value&" prepended to every list and watch query; NULL = none */
 	/* 403 on a list means "none": the kind is not needed to route (config-domain, whose
-	 * Role lives in a namespace that exists only with Knative) */
+	 * Role lives in a namespace that exists only with Knative; Knative's SKS and public
+	 * Endpoints, without which a revision scaled to zero waits in the agent) */
 	bool optional;
 };
 

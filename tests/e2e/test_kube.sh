@@ -17,8 +17,8 @@ D=$T_LOGDIR
 PIN_DIR=/sys/fs/bpf/$T_PREFIX
 SOCK=$D/agent.sock
 FIX=$ROOT/tests/fixtures/k8s
-KINDS=10 # pods, InferencePool v1 and v1alpha2, objectives, rewrites, models, gateways, routes, Knative Services,
-	# Knative's config-domain ConfigMap
+KINDS=12 # pods, InferencePool v1 and v1alpha2, objectives, rewrites, models, gateways, routes, Knative Services,
+	# Knative's config-domain ConfigMap, ServerlessServices and public Endpoints
 on_cleanup "rm -rf $PIN_DIR $PIN_DIR-bad $PIN_DIR-crd $PIN_DIR-sa"
 # Everything in a namespace of its own: the agent's L7 lane hooks the namespace's sockets.
 NS=$T_PREFIX-kube

@@ -94,7 +94,9 @@ expected = {("", "pods"),
             ("gateway.networking.k8s.io", "httproutes"),
             ("serving.knative.dev", "services"),
             ("serving.knative.dev", "revisions"),
-            ("serving.knative.dev", "routes")}
+            ("serving.knative.dev", "routes"),
+            ("networking.internal.knative.dev", "serverlessservices"),
+            ("", "endpoints")}
 report(granted == expected, "ClusterRole resources are exactly what the agent reads",
        "missing %s, extra %s" % (sorted(expected - granted), sorted(granted - expected)))
 
@@ -126,7 +128,7 @@ report('"/api/v1/namespaces/" ILB_KN_DOMAIN_NS "/configmaps"' in kube_c and
        '"fieldSelector=metadata.name%3D" ILB_KN_DOMAIN_NAME' in kube_c,
        "the agent lists configmaps in knative-serving by name, as resourceNames requires")
 granted_all = granted | {(g, res) for r in kn_rules for g in r.get("apiGroups", []) for res in r.get("resources", [])}
-decoded = {(group_of(v), k.lower() + "s") for v, k in decoders}
+decoded = {(group_of(v), k.lower() + ("" if k.endswith("s") else "s")) for v, k in decoders}
 report(decoded <= granted_all, "every kind the decoder accepts may be listed and watched",
        sorted(decoded - granted_all))
 

@@ -17,6 +17,7 @@ static const char *const no_fields[] = { NULL };
 #define GIEX "inference.networking.x-k8s.io"
 #define GW "gateway.networking.k8s.io"
 #define KN "serving.knative.dev"
+#define KNI "networking.internal.knative.dev"
 
 #define RES(g, v, p, s, k, ns, bi, sn, cat, f, bm)                                             \
 	{ .group = g, .version = v, .plural = p, .singular = s, .kind = k, .namespaced = ns,       \
@@ -27,6 +28,7 @@ struct kres resources[] = {
 	RES("", "v1", "pods", "pod", "Pod", true, true, "po", "all", pod_fields,
 	  ",\"spec\":{\"containers\":null},\"status\":{}"),
 	RES("", "v1", "configmaps", "configmap", "ConfigMap", true, true, "cm", NULL, no_fields, ""),
+	RES("", "v1", "endpoints", "endpoints", "Endpoints", true, true, "ep", NULL, no_fields, ""),
 	RES("", "v1", "namespaces", "namespace", "Namespace", false, true, "ns", NULL, ns_fields,
 	  ",\"spec\":{},\"status\":{}"),
 	RES(GIE, "v1", "inferencepools", "inferencepool", "InferencePool", true, false, "infpool", NULL, no_fields, ""),
@@ -41,6 +43,8 @@ struct kres resources[] = {
 	RES(KN, "v1", "configurations", "configuration", "Configuration", true, false, "config,cfg", "all,knative,serving", no_fields, ""),
 	RES(KN, "v1", "revisions", "revision", "Revision", true, false, "rev", "all,knative,serving", no_fields, ""),
 	RES(KN, "v1", "routes", "route", "Route", true, false, "rt", "all,knative,serving", no_fields, ""),
+	RES(KNI, "v1alpha1", "serverlessservices", "serverlessservice", "ServerlessService", true, false, "sks",
+	  "knative-internal,networking", no_fields, ""),
 };
 int n_resources = (int)(sizeof(resources) / sizeof(resources[0]));
 
