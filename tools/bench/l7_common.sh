@@ -103,9 +103,11 @@ CONF
 }
 
 # l7_agent_start [ARGS...]: the agent with the seed's gateway in front of pool qwen.
+# L7_AGENT_ARGS: more agent flags for a whole run (L7_AGENT_ARGS="--splice pipe" measures
+# rows 3 and 4 on the pipe path).
 l7_agent_start() {
 	gateway_manifest "$MANIFESTS/gateway.yaml"
-	agent_start --max-body 1000000 "$@"
+	agent_start --max-body 1000000 ${L7_AGENT_ARGS:-} "$@"
 }
 
 # sut_pids CONFIG: the processes whose CPU counts as the proxy's.
