@@ -115,7 +115,12 @@ summary_table() {
 	jq -r '"\(.date), kernel \(.kernel), \(.cpus) × \(.cpu), commit \(.commit)\(if .uncommitted_changes then " (with uncommitted changes)" else "" end)" +
 		(if .quick then ", BENCH_QUICK (smoke run: fewer, shorter runs)" else "" end) + ", \(.duration_s) s."' "$OUT/results.json"
 	echo
-	echo "Ratios are inferlb / peer, measured in this run on the same machine and namespaces."
+	if [ -n "${BENCH_KEEP:-}" ]; then
+		echo "Ratios are inferlb / peer, each peer measured in its row's run on the same machine and namespaces;"
+		echo "rows were measured in more than one run (BENCH_KEEP): each row names its date and commit."
+	else
+		echo "Ratios are inferlb / peer, measured in this run on the same machine and namespaces."
+	fi
 	echo
 	summary_table
 	echo
