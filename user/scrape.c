@@ -19,6 +19,10 @@
 /* A /metrics page bigger than this is refused: vLLM's is a few hundred kB at most. */
 #define MAX_BODY (16u << 20)
 #define DEFAULT_TIMEOUT_MS 1000u
+/* Scrapes in flight at once. Past what the pods and this core can answer within the
+ * timeout, more at once only makes every one of them time out; with a cap the others
+ * wait here, due, and are started in turn as answers come back. */
+#define MAX_IN_FLIGHT 256
 
 struct slot {
 	struct ilb_scrape_target target; /* under lock */
@@ -29,6 +33,7 @@ struct slot {
 	char applied_url[sizeof(((struct ilb_scrape_target *)0)->url)];
 	enum ilb_engine request_engine;
 	bool in_flight;
+	bool due; /* its round came and it is not started yet */
 	char *body;
 	size_t body_len, body_cap;
 	struct slot *next_retired;
@@ -49,6 +54,7 @@ struct ilb_scraper {
 	void *on_round_ctx;
 	/* scraper thread only */
 	int in_flight;
+	int cursor; /* where the next search for a due target starts */
 	long max_connects;
 };
 
@@ -233,7 +239,24 @@ static void drain_messages(struct ilb_scraper *s)
 	}
 }
 
-/* Every interval, starts a request for each target that has none in flight. on_round fires
+/* Starts due targets, up to MAX_IN_FLIGHT, going round from where the last search ended
+ * so that none waits behind the same others each time. Under lock. */
+static void start_due(struct ilb_scraper *s)
+{
+	for (int seen = 0; seen < s->n_slots && s->in_flight < MAX_IN_FLIGHT; seen++) {
+		struct slot *slot;
+
+		if (s->cursor >= s->n_slots)
+			s->cursor = 0;
+		slot = s->slots[s->cursor++];
+		if (slot->due && !slot->in_flight) {
+			slot->due = false;
+			start_request(s, slot);
+		}
+	}
+}
+
+/* Every interval, makes due each target that has no request in flight. on_round fires
  * when all requests of a round are done, or when the next round begins with some still in
  * flight (a pod that answers slowly holds back no one's news beyond one interval). */
 static void *scraper_main(void *arg)
@@ -267,13 +290,14 @@ static void *scraper_main(void *arg)
 				next_round = now + interval_ns;
 			round_open = true;
 		}
-		/* targets never scraped start at once rather than at the next round */
+		/* targets never scraped are due at once rather than at the next round */
 		for (int i = 0; i < s->n_slots; i++) {
 			struct slot *slot = s->slots[i];
 
 			if (!slot->in_flight && (new_round || !slot->easy))
-				start_request(s, slot);
+				slot->due = true;
 		}
+		start_due(s);
 		on_round = s->on_round;
 		on_round_ctx = s->on_round_ctx;
 		pthread_mutex_unlock(&s->lock);
@@ -282,6 +306,12 @@ static void *scraper_main(void *arg)
 			on_round(on_round_ctx);
 		curl_multi_perform(s->multi, &running);
 		drain_messages(s);
+		if (s->in_flight < MAX_IN_FLIGHT) {
+			pthread_mutex_lock(&s->lock);
+			start_due(s);
+			pthread_mutex_unlock(&s->lock);
+			curl_multi_perform(s->multi, &running);
+		}
 		if (round_open && !s->in_flight) {
 			round_open = false;
 			if (on_round)

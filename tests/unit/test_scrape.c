@@ -29,6 +29,7 @@ struct server {
 	unsigned status;
 	atomic_uint delay_ms;
 	atomic_uint requests, connections;
+	atomic_uint active, max_active; /* requests being answered now, and the most at once */
 	atomic_bool quitting;
 };
 
@@ -91,6 +92,10 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 		return MHD_YES;
 	}
 	atomic_fetch_add(&srv->requests, 1);
+	unsigned now_active = atomic_fetch_add(&srv->active, 1) + 1, seen = atomic_load(&srv->max_active);
+
+	while (now_active > seen && !atomic_compare_exchange_weak(&srv->max_active, &seen, now_active))
+		;
 	delay_ms = !strcmp(url, "/slow") ? 1500 : atomic_load(&srv->delay_ms);
 	for (unsigned waited = 0; waited < delay_ms && !atomic_load(&srv->quitting); waited += 5)
 		sleep_ms(5);
@@ -98,6 +103,7 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
 	snprintf(body, sizeof(body), "%s", !strcmp(url, "/b") ? srv->body_b : srv->body);
 	status = !strcmp(url, "/fail") ? 500 : srv->status;
 	pthread_mutex_unlock(&srv->lock);
+	atomic_fetch_sub(&srv->active, 1);
 	resp = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_COPY);
 	if (!resp)
 		return MHD_NO;
@@ -469,6 +475,43 @@ static void test_many_targets(void **state)
 	server_free(srv);
 }
 
+/* More pods than answer within a round: a bounded number of scrapes is in flight (the rest
+ * wait their turn in the agent, not in a pod's queue until they time out), and every pod
+ * is still scraped. */
+static void test_in_flight_bounded(void **state)
+{
+	enum { N = 1024 };
+	struct server *srv = server_start();
+	struct ilb_scraper *s = ilb_scraper_start(50, 250);
+	static struct ilb_scrape_target targets[N];
+	uint64_t start;
+	int fresh = 0;
+
+	(void)state;
+	atomic_store(&srv->delay_ms, 20);
+	for (int i = 0; i < N; i++) {
+		char key[32];
+
+		snprintf(key, sizeof(key), "ns/pod-%04d", i);
+		targets[i] = target(srv, key, "/metrics");
+	}
+	assert_int_equal(ilb_scraper_set_targets(s, targets, N), 0);
+	start = now_ns();
+	while (fresh < N && now_ns() - start < 10000 * MS) {
+		fresh = 0;
+		for (int i = 0; i < N; i++)
+			fresh += get(s, targets[i].key).scraped_ns != 0;
+		sleep_ms(20);
+	}
+	print_message("# %d targets answering in 20 ms: all scraped after %llu ms, at most %u at once\n", N,
+		      (unsigned long long)((now_ns() - start) / MS), atomic_load(&srv->max_active));
+	assert_int_equal(fresh, N);
+	assert_true(atomic_load(&srv->max_active) <= 256);
+
+	ilb_scraper_stop(s);
+	server_free(srv);
+}
+
 static void count_round(void *ctx)
 {
 	atomic_fetch_add((atomic_uint *)ctx, 1);
@@ -538,6 +581,7 @@ int main(void)
 		cmocka_unit_test(test_timeout_honoured),
 		cmocka_unit_test(test_connection_reuse),
 		cmocka_unit_test(test_many_targets),
+		cmocka_unit_test(test_in_flight_bounded),
 		cmocka_unit_test(test_on_round),
 		cmocka_unit_test(test_stop_in_flight),
 	};
