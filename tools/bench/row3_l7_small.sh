@@ -9,7 +9,7 @@ source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/l7_common.sh"
 b_init row3
 
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-$([ -n "$QUICK" ] && echo 2 || echo 3)}
 DUR=${DUR:-$([ -n "$QUICK" ] && echo 3 || echo 10)}
 DUR_LAT=${DUR_LAT:-$([ -n "$QUICK" ] && echo 2 || echo 5)}
 CONNS=${CONNS:-64}
