@@ -310,7 +310,9 @@ static void *scraper_main(void *arg)
 			pthread_mutex_lock(&s->lock);
 			start_due(s);
 			pthread_mutex_unlock(&s->lock);
+			/* what ends in here must be read now: no socket wakes the poll for it */
 			curl_multi_perform(s->multi, &running);
+			drain_messages(s);
 		}
 		if (round_open && !s->in_flight) {
 			round_open = false;
