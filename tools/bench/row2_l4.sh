@@ -8,7 +8,7 @@ source "$(dirname "$0")/lib.sh"
 b_init row2
 
 ROUNDS=${ROUNDS:-$([ -n "$QUICK" ] && echo 2 || echo 3)}
-DUR=${DUR:-$([ -n "$QUICK" ] && echo 3 || echo 10)}
+DUR=${DUR:-$([ -n "$QUICK" ] && echo 2 || echo 10)}
 CONNS=64
 THREADS=2
 CONFIGS="direct xdp iptables nftables"
