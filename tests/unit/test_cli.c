@@ -37,7 +37,10 @@ static const char status_response[] =
 static const char pools_response[] =
 	"{\"ok\":true,\"pools\":[{\"namespace\":\"default\",\"name\":\"qwen\",\"id\":1,"
 	"\"vip\":\"10.96.0.50:8000\",\"failure_mode\":\"FailOpen\",\"ready\":2,\"total\":3,"
-	"\"concurrency\":4,\"derived_from\":\"\",\"pending\":0,\"sheds\":3,\"via\":\"pods\"}]}";
+	"\"concurrency\":4,\"derived_from\":\"\",\"pending\":0,\"sheds\":3,\"via\":\"pods\"},"
+	"{\"namespace\":\"default\",\"name\":\"smollm\",\"id\":2,\"vip\":\"\",\"failure_mode\":\"FailOpen\","
+	"\"ready\":0,\"total\":0,\"concurrency\":1,\"derived_from\":\"Service default/smollm\",\"pending\":0,"
+	"\"sheds\":0,\"via\":\"activator\"}]}";
 
 static const char objectives_response[] =
 	"{\"ok\":true,\"objectives\":[{\"namespace\":\"default\",\"name\":\"chat\",\"pool\":\"default/qwen\","
@@ -314,8 +317,9 @@ static void test_pools_text_table(void **state)
 	struct run r = run_cli("pools", NULL);
 
 	assert_int_equal(r.exit_code, 0);
-	assert_contains(r.out, "POOL          ID  VIP              FAILURE   READY  CONCURRENCY  PENDING  DERIVED FROM  VIA\n");
-	assert_contains(r.out, "default/qwen   1  10.96.0.50:8000  FailOpen    2/3            4        0  -             pods\n");
+	assert_contains(r.out, "POOL            ID  VIP              FAILURE   READY  CONCURRENCY  PENDING  DERIVED FROM            VIA\n");
+	assert_contains(r.out, "default/qwen     1  10.96.0.50:8000  FailOpen    2/3            4        0  -                       pods\n");
+	assert_contains(r.out, "default/smollm   2  -                FailOpen    0/0            1        0  Service default/smollm  activator\n");
 	run_free(&r);
 }
 
@@ -326,8 +330,9 @@ static void test_pools_json_array(void **state)
 
 	assert_int_equal(r.exit_code, 0);
 	assert_true(cJSON_IsArray(doc));
-	assert_int_equal(cJSON_GetArraySize(doc), 1);
+	assert_int_equal(cJSON_GetArraySize(doc), 2);
 	assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(doc, 0), "name")->valuestring, "qwen");
+	assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(doc, 1), "via")->valuestring, "activator");
 	cJSON_Delete(doc);
 	run_free(&r);
 }
@@ -515,7 +520,8 @@ static void test_top_plain_refreshes_with_pick_rates(void **state)
 	assert_int_equal(r.exit_code, 0);
 	second = strstr(strstr(r.out, "inferlb top") + 1, "inferlb top");
 	assert_non_null(second);
-	assert_contains(r.out, "default/qwen  vip 10.96.0.50:8000  FailOpen  ready 2/3  concurrency 4  pending 0  sheds 3");
+	assert_contains(r.out, "default/qwen  vip 10.96.0.50:8000  FailOpen  ready 2/3  concurrency 4  pending 0  sheds 3\n");
+	assert_contains(r.out, "default/smollm  vip -  FailOpen  ready 0/0  concurrency 1  pending 0  sheds 0  via activator\n");
 	assert_contains(r.out, "POD             STATE     QUEUE  RUN   KV%  INFL  PICKS/S    AGE");
 	assert_contains(r.out, "Lane counters: unavailable");
 	/* 10 picks per refresh of ~0.2 s: about 50/s on the second block only */

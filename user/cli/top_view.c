@@ -191,10 +191,15 @@ void top_render_text(const struct top_history *h, const struct top_snapshot *s, 
 		cJSON_ArrayForEach(p, jarray(s->pools, "pools")) {
 			char name[512];
 
+			/* where its requests go when not to its pods: Knative's activator, or held */
+			const char *via = jstr(p, "via", "pods");
+			bool other = strcmp(via, "pods") != 0;
+
 			snprintf(name, sizeof(name), "%s/%s", jstr(p, "namespace", "?"), jstr(p, "name", "?"));
-			fprintf(out, "%s  vip %s  %s  ready %.0f/%.0f  concurrency %.0f  pending %.0f  sheds %.0f\n", name,
+			fprintf(out, "%s  vip %s  %s  ready %.0f/%.0f  concurrency %.0f  pending %.0f  sheds %.0f%s%s\n", name,
 				or_dash(jstr(p, "vip", "")), jstr(p, "failure_mode", "?"), jnum(p, "ready", 0),
-				jnum(p, "total", 0), jnum(p, "concurrency", 0), jnum(p, "pending", 0), jnum(p, "sheds", 0));
+				jnum(p, "total", 0), jnum(p, "concurrency", 0), jnum(p, "pending", 0), jnum(p, "sheds", 0),
+				other ? "  via " : "", other ? via : "");
 			render_pods(h, s, name, out);
 			fputc('\n', out);
 		}
