@@ -64,6 +64,8 @@ INTERACTIVE=""
 say() { printf '%s\n' "$*"; }
 step() {
 	STEP=$1
+	# for the shell that waits on `run`'s steps (cmd_run): it names the step that failed
+	[ -d "$STATE_DIR" ] && printf '%s\n' "$1" >"$STATE_DIR/step"
 	printf '\n==> %s\n' "$1"
 }
 die() {
@@ -627,6 +629,15 @@ on_exit() {
 	trap - EXIT INT TERM HUP
 	# A reader that went away (`make demo | head`) must not stop the removal half way.
 	trap '' PIPE
+	if [ -n "${STEPS_PID:-}" ]; then
+		# run's steps stop first (their foreground command too), then the removal
+		if kill -0 "$STEPS_PID" 2>/dev/null; then
+			pkill -TERM -P "$STEPS_PID" 2>/dev/null
+			kill -TERM "$STEPS_PID" 2>/dev/null
+			wait "$STEPS_PID" 2>/dev/null
+		fi
+		[ -f "$STATE_DIR/step" ] && read -r STEP <"$STATE_DIR/step"
+	fi
 	if [ "$MODE" == run ] || { [ "$MODE" == up ] && [ "$rc" -ne 0 ]; }; then
 		teardown
 	fi
@@ -652,6 +663,15 @@ cmd_run() {
 	names_free
 	teardown # what an earlier run left, if it was killed outright
 	set_traps
+	# The steps run in a child this shell waits for: a trapped SIGINT interrupts `wait` at
+	# once, where during a foreground command bash could leave the trap unrun.
+	run_steps 0<&0 &
+	STEPS_PID=$!
+	wait "$STEPS_PID"
+	exit $?
+}
+
+run_steps() {
 	up_topology
 
 	step "the guide's step 5, from $CLIENT_NS"
