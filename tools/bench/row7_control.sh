@@ -196,29 +196,40 @@ part_a() {
 # on all of them (port 8000) and its stub_status on 198.19.200.2:8001.
 NS_M=${B_PREFIX}m
 scrape_ip() { echo "198.19.$((208 + ($1 - 1) / 250)).$((($1 - 1) % 250 + 1))"; }
-scrape_pods_up() {
-	local dir=$B_LOG/scrape i
-	netns_add "$NS_M" || return 1
-	ip link add "${B_PREFIX}s" type veth peer name "${B_PREFIX}t" || return 1
-	ip link set "${B_PREFIX}s" netns "$NS_N" name scrape0
-	ip link set "${B_PREFIX}t" netns "$NS_M" name eth0
-	nn ip addr add 198.19.200.1/24 dev scrape0
-	nn ip link set scrape0 up
-	ip -n "$NS_M" addr add 198.19.200.2/24 dev eth0
-	ip -n "$NS_M" link set eth0 up
-	ip -n "$NS_M" route add default via 198.19.200.1
-	for i in $(seq 1 "$SCRAPE_PODS"); do echo "addr add $(scrape_ip "$i")/32 dev lo"; done | ip -n "$NS_M" -batch - || return 1
-	nn ip route add 198.19.208.0/20 via 198.19.200.2
-	ip netns exec "$NS_M" sysctl -qw net.core.somaxconn=4096
+# metrics_pods_up NAME NS DEV NET ROUTE LAST CONNS BACKLOG [RLIMIT [STATUS]] < ADDR-COMMANDS:
+# pods for the agent to scrape. Namespace NS behind the node's DEV on NET.0/24 (the node .1,
+# NS .2); on its loopback the pods' addresses, one "addr add ADDR/32 dev lo" per line on
+# stdin; ROUTE to them through NET.2; one nginx (bg NAME, on CPU_GEN, files in $B_LOG/NAME)
+# serving an idle vLLM /metrics page on port 8000 of all of them: CONNS worker connections,
+# listen backlog (and somaxconn) BACKLOG, open files RLIMIT if given, with STATUS its
+# stub_status on NET.2:8001 too. Ready once the pod address LAST answers.
+metrics_pods_up() {
+	local name=$1 ns=$2 dev=$3 net=$4 route=$5 last=$6 conns=$7 backlog=$8 rlimit=${9:-} status=${10:-}
+	local dir=$B_LOG/$1
+	netns_add "$ns" || return 1
+	ip link add "${ns}n" type veth peer name "${ns}p" || return 1
+	ip link set "${ns}n" netns "$NS_N" name "$dev"
+	ip link set "${ns}p" netns "$ns" name eth0
+	nn ip addr add "$net.1/24" dev "$dev"
+	nn ip link set "$dev" up
+	ip -n "$ns" addr add "$net.2/24" dev eth0
+	ip -n "$ns" link set eth0 up
+	ip -n "$ns" route add default via "$net.1"
+	ip -n "$ns" -batch - || return 1
+	nn ip route add "$route" via "$net.2"
+	ip netns exec "$ns" sysctl -qw net.core.somaxconn="$backlog"
 	mkdir -p "$dir/www"
 	metrics_file "$dir/www/metrics"
-	cat >"$dir/nginx.conf" <<CONF
+	{
+		cat <<CONF
 daemon off;
 worker_processes 1;
 pid $dir/nginx.pid;
 error_log $dir/error.log;
-events { worker_connections 4096; }
-worker_rlimit_nofile 9000;
+events { worker_connections $conns; }
+CONF
+		[ -n "$rlimit" ] && echo "worker_rlimit_nofile $rlimit;"
+		cat <<CONF
 http {
 	access_log off;
 	client_body_temp_path $dir;
@@ -229,20 +240,25 @@ http {
 	keepalive_requests 1000000;
 	keepalive_timeout 300s;
 	server {
-		listen 8000 backlog=4096;
+		listen 8000 backlog=$backlog;
 		root $dir/www;
 		location = /metrics { default_type text/plain; }
 	}
-	server {
-		listen 198.19.200.2:8001;
-		location = /status { stub_status; }
-	}
-}
 CONF
-	bg nginxscrape taskset -c "$CPU_GEN" ip netns exec "$NS_M" nginx -c "$dir/nginx.conf" -e "$dir/error.log"
-	wait_for 5 nn curl -sf -m 1 "http://$(scrape_ip "$SCRAPE_PODS"):8000/metrics" || return 1
-	nn ping -c1 -W1 198.19.200.2 >/dev/null 2>&1
+		[ -n "$status" ] && printf '\tserver {\n\t\tlisten %s.2:8001;\n\t\tlocation = /status { stub_status; }\n\t}\n' "$net"
+		echo "}"
+	} >"$dir/nginx.conf"
+	bg "$name" taskset -c "$CPU_GEN" ip netns exec "$ns" nginx -c "$dir/nginx.conf" -e "$dir/error.log"
+	wait_for 5 nn curl -sf -m 1 "http://$last:8000/metrics" || return 1
+	nn ping -c1 -W1 "$net.2" >/dev/null 2>&1 # the one neighbour entry every pod resolves to
 	return 0
+}
+
+# (stdin from a process substitution, not a pipe: the function must run in this shell, where
+# bg and netns_add record what the cleanup removes)
+scrape_pods_up() {
+	metrics_pods_up nginxscrape "$NS_M" scrape0 198.19.200 198.19.208.0/20 "$(scrape_ip "$SCRAPE_PODS")" 4096 4096 9000 status \
+		< <(for i in $(seq 1 "$SCRAPE_PODS"); do echo "addr add $(scrape_ip "$i")/32 dev lo"; done)
 }
 scrape_requests() { nn curl -sf -m 2 http://198.19.200.2:8001/status | awk '/^ *[0-9]+ +[0-9]+ +[0-9]+/ { print $3 }'; }
 scrape_manifest() { # FILE N: pool "scrape" with N Ready pods
@@ -423,48 +439,9 @@ NS_D=${B_PREFIX}d
 SYNC_ADDR_AWK='function ip(i) { return sprintf("198.18.%d.%d", 128 + int(i / 250), i % 250 + 1) }'
 
 sync_pods_up() {
-	local dir=$B_LOG/syncpods
-	netns_add "$NS_D" || return 1
-	ip link add "${B_PREFIX}x" type veth peer name "${B_PREFIX}y" || return 1
-	ip link set "${B_PREFIX}x" netns "$NS_N" name sync0
-	ip link set "${B_PREFIX}y" netns "$NS_D" name eth0
-	nn ip addr add 198.19.201.1/24 dev sync0
-	nn ip link set sync0 up
-	ip -n "$NS_D" addr add 198.19.201.2/24 dev eth0
-	ip -n "$NS_D" link set eth0 up
-	ip -n "$NS_D" route add default via 198.19.201.1
-	awk -v n="$SYNC_BACKENDS" "$SYNC_ADDR_AWK"' BEGIN { for (i = 0; i < n; i++) printf "addr add %s/32 dev lo\n", ip(i) }' |
-		ip -n "$NS_D" -batch - || return 1
-	nn ip route add 198.18.128.0/17 via 198.19.201.2
-	ip netns exec "$NS_D" sysctl -qw net.core.somaxconn=8192
-	mkdir -p "$dir/www"
-	metrics_file "$dir/www/metrics"
-	cat >"$dir/nginx.conf" <<CONF
-daemon off;
-worker_processes 1;
-pid $dir/nginx.pid;
-error_log $dir/error.log;
-events { worker_connections 10000; }
-http {
-	access_log off;
-	client_body_temp_path $dir;
-	proxy_temp_path $dir;
-	fastcgi_temp_path $dir;
-	uwsgi_temp_path $dir;
-	scgi_temp_path $dir;
-	keepalive_requests 1000000;
-	keepalive_timeout 300s;
-	server {
-		listen 8000 backlog=8192;
-		root $dir/www;
-		location = /metrics { default_type text/plain; }
-	}
-}
-CONF
-	bg nginxsync taskset -c "$CPU_GEN" ip netns exec "$NS_D" nginx -c "$dir/nginx.conf" -e "$dir/error.log"
-	wait_for 5 nn curl -sf -m 1 "http://$(awk "$SYNC_ADDR_AWK"' BEGIN { print ip('"$((SYNC_BACKENDS - 1))"') }'):8000/metrics" || return 1
-	nn ping -c1 -W1 198.19.201.2 >/dev/null 2>&1 # the one neighbour entry every pod resolves to
-	return 0
+	metrics_pods_up nginxsync "$NS_D" sync0 198.19.201 198.18.128.0/17 \
+		"$(awk "$SYNC_ADDR_AWK"' BEGIN { print ip('"$((SYNC_BACKENDS - 1))"') }')" 10000 8192 \
+		< <(awk -v n="$SYNC_BACKENDS" "$SYNC_ADDR_AWK"' BEGIN { for (i = 0; i < n; i++) printf "addr add %s/32 dev lo\n", ip(i) }')
 }
 
 # sync_manifests DIR PODS: SYNC_POOLS InferencePools sync1.. (selector app: syncK, port 8000)
