@@ -417,33 +417,43 @@ static void test_connection_reuse(void **state)
 	server_free(srv);
 }
 
+/* Gives the scraper n targets ns/pod-NNNN on srv and waits up to timeout_ms for every one to
+ * have been scraped once (polling every poll_ms); returns how many were. */
+static int scrape_many(struct ilb_scraper *s, const struct server *srv, struct ilb_scrape_target *targets, int n,
+		       unsigned timeout_ms, unsigned poll_ms)
+{
+	uint64_t start;
+	int fresh = 0;
+
+	for (int i = 0; i < n; i++) {
+		char key[32];
+
+		snprintf(key, sizeof(key), "ns/pod-%04d", i);
+		targets[i] = target(srv, key, "/metrics");
+	}
+	assert_int_equal(ilb_scraper_set_targets(s, targets, n), 0);
+	start = now_ns();
+	while (fresh < n && now_ns() - start < timeout_ms * MS) {
+		fresh = 0;
+		for (int i = 0; i < n; i++)
+			fresh += get(s, targets[i].key).scraped_ns != 0;
+		sleep_ms(poll_ms);
+	}
+	return fresh;
+}
+
 static void test_many_targets(void **state)
 {
 	enum { N = 256 };
 	struct server *srv = server_start();
 	struct ilb_scraper *s = ilb_scraper_start(50, 500);
 	static struct ilb_scrape_target targets[N];
-	uint64_t start, oldest = 0, errors = 0;
+	uint64_t oldest = 0, errors = 0;
 	unsigned requests_before;
-	int fresh = 0;
 
 	(void)state;
 	server_set(srv, 2, 2, 0.2, 200);
-	for (int i = 0; i < N; i++) {
-		char key[32];
-
-		snprintf(key, sizeof(key), "ns/pod-%03d", i);
-		targets[i] = target(srv, key, "/metrics");
-	}
-	assert_int_equal(ilb_scraper_set_targets(s, targets, N), 0);
-	start = now_ns();
-	while (fresh < N && now_ns() - start < 3000 * MS) {
-		fresh = 0;
-		for (int i = 0; i < N; i++)
-			fresh += get(s, targets[i].key).scraped_ns != 0;
-		sleep_ms(10);
-	}
-	assert_int_equal(fresh, N);
+	assert_int_equal(scrape_many(s, srv, targets, N, 3000, 10), N);
 
 	/* steady state: every pod stays within the 200 ms staleness limit */
 	requests_before = atomic_load(&srv->requests);
@@ -489,20 +499,8 @@ static void test_in_flight_bounded(void **state)
 
 	(void)state;
 	atomic_store(&srv->delay_ms, 20);
-	for (int i = 0; i < N; i++) {
-		char key[32];
-
-		snprintf(key, sizeof(key), "ns/pod-%04d", i);
-		targets[i] = target(srv, key, "/metrics");
-	}
-	assert_int_equal(ilb_scraper_set_targets(s, targets, N), 0);
 	start = now_ns();
-	while (fresh < N && now_ns() - start < 10000 * MS) {
-		fresh = 0;
-		for (int i = 0; i < N; i++)
-			fresh += get(s, targets[i].key).scraped_ns != 0;
-		sleep_ms(20);
-	}
+	fresh = scrape_many(s, srv, targets, N, 10000, 20);
 	print_message("# %d targets answering in 20 ms: all scraped after %llu ms, at most %u at once\n", N,
 		      (unsigned long long)((now_ns() - start) / MS), atomic_load(&srv->max_active));
 	assert_int_equal(fresh, N);
