@@ -62,6 +62,14 @@ static void finish(struct ilb_l7 *l7, struct l7_backend *b, struct l7_client *c,
 	l7_client_response_done(l7, c, 0);
 }
 
+/* n bytes of body or chunk data went by: past the last, the response or its chunk ends. */
+static void data_taken(struct l7_stream *s, uint64_t n)
+{
+	s->remaining -= n;
+	if (!s->remaining)
+		s->state = s->state == ILB_RESP_BODY_LENGTH ? ILB_RESP_DONE : ILB_RESP_CHUNK_SIZE;
+}
+
 static bool ended(const struct l7_stream *s)
 {
 	return s->state == ILB_RESP_DONE || s->state == ILB_RESP_ERROR;
@@ -79,10 +87,8 @@ static size_t frame_span(struct l7_stream *s, const char *buf, size_t len)
 		if (framing_in_data(s)) {
 			size_t skip = len - k < s->remaining ? len - k : (size_t)s->remaining;
 
-			s->remaining -= skip;
+			data_taken(s, skip);
 			k += skip;
-			if (!s->remaining)
-				s->state = s->state == ILB_RESP_BODY_LENGTH ? ILB_RESP_DONE : ILB_RESP_CHUNK_SIZE;
 			continue;
 		}
 		framing_byte(s, (uint8_t)buf[k++]);
@@ -103,11 +109,8 @@ static ssize_t fill_once(struct ilb_l7 *l7, struct l7_backend *b, char *peek, si
 		size_t want = s->state != ILB_RESP_UNTIL_CLOSE && s->remaining < room ? s->remaining : room;
 
 		n = splice(b->fd, NULL, b->pipe[1], NULL, want, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
-		if (n > 0 && s->state != ILB_RESP_UNTIL_CLOSE) {
-			s->remaining -= n;
-			if (!s->remaining)
-				s->state = s->state == ILB_RESP_BODY_LENGTH ? ILB_RESP_DONE : ILB_RESP_CHUNK_SIZE;
-		}
+		if (n > 0 && s->state != ILB_RESP_UNTIL_CLOSE)
+			data_taken(s, n);
 	} else {
 		struct l7_stream before = *s;
 		ssize_t got = recv(b->fd, peek, room < PEEK_SIZE ? room : PEEK_SIZE, MSG_PEEK | MSG_DONTWAIT);
