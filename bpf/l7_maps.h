@@ -31,14 +31,25 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } l7_clients SEC(".maps");
 
-/* Backend socket cookie -> the response it is streaming and where to. */
+/* Backend socket cookie -> its slot in `l7_stream_state`, set once per connection. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, ILB_MAX_L7_STREAMS);
 	__type(key, __u64);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} l7_stream_slots SEC(".maps");
+
+/* The response each backend connection is streaming and where to, by slot. Memory-mapped
+ * by the agent, which arms and ends a stream with plain stores instead of a syscall. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, ILB_MAX_L7_STREAMS);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
 	__type(value, struct l7_stream);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} l7_streams SEC(".maps");
+} l7_stream_state SEC(".maps");
 
 /* First byte and end of each response, for the agent (struct l7_event). */
 struct {

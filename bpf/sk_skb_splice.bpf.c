@@ -2,12 +2,14 @@
  * straight to the client socket paired with it (egress redirect), so a streamed response
  * never enters user space. No stream parser (strparser caps a message at sk_rcvbuf): each
  * skb is read as it comes, and the response's HTTP/1.1 framing (Content-Length or chunked)
- * is followed across skbs in `l7_streams`, so the agent learns where the response ends
- * and both connections stay alive for the next request.
+ * is followed across skbs in `l7_stream_state`, so the agent learns where the response
+ * ends and both connections stay alive for the next request.
  *
  * Only the head and chunk-size lines are read byte by byte; body and chunk data are
  * skipped by length. Anything the kernel cannot follow, and any socket without a stream,
- * is passed to the agent (SK_PASS), which reads it itself. */
+ * is passed to the agent (SK_PASS), which reads it itself. Bytes on a kept connection with
+ * no request in flight are dropped and the slot marked: the agent closes that connection
+ * rather than reuse it, and need not watch idle connections for reading. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include "inferlb.h"
@@ -82,21 +84,36 @@ SEC("sk_skb")
 int sk_skb_splice(struct __sk_buff *skb)
 {
 	__u64 cookie = bpf_get_socket_cookie(skb);
-	struct l7_stream *st = bpf_map_lookup_elem(&l7_streams, &cookie);
+	__u32 *slot = bpf_map_lookup_elem(&l7_stream_slots, &cookie);
+	struct l7_stream *st = slot ? bpf_map_lookup_elem(&l7_stream_state, slot) : NULL;
 	struct walk w = { .skb = skb, .len = skb->len };
 	__u64 now = bpf_ktime_get_ns();
+	__u32 state;
 	long verdict;
 
-	if (!st || st->state == ILB_RESP_IDLE || st->state == ILB_RESP_DONE || st->state == ILB_RESP_ERROR) {
+	if (!st) {
+		stat_inc(ILB_STAT_L7_TO_AGENT);
+		return SK_PASS;
+	}
+	state = st->state;
+	if (state == ILB_RESP_IDLE || state == ILB_RESP_DONE || state == ILB_RESP_UNSOLICITED) {
+		/* Nobody asked for these: one store, which the agent's compare-and-swap sees. */
+		st->state = ILB_RESP_UNSOLICITED;
+		stat_inc(ILB_STAT_L7_UNSOLICITED);
+		return SK_DROP;
+	}
+	if (state == ILB_RESP_ERROR) {
 		stat_inc(ILB_STAT_L7_TO_AGENT);
 		return SK_PASS;
 	}
 	w.s = *st;
-	if (!w.s.first_byte_ns) {
+	if (!w.s.first_byte_ns)
 		w.s.first_byte_ns = now;
-		emit(ILB_L7_EV_FIRST_BYTE, cookie, &w.s, now);
-	}
 	bpf_loop(w.len < MAX_STEPS ? w.len + 1 : MAX_STEPS, walk_step, &w, 0);
+	/* The first byte is told apart only when the response goes on: a response that ends
+	 * in its first skb carries its first-byte time in the end event. */
+	if (!st->first_byte_ns && w.s.state != ILB_RESP_DONE)
+		emit(ILB_L7_EV_FIRST_BYTE, cookie, &w.s, now);
 	if (w.s.state == ILB_RESP_ERROR) {
 		/* The agent reads these bytes and ends the exchange itself. */
 		st->state = ILB_RESP_ERROR;

@@ -161,6 +161,7 @@ enum ilb_stat {
 	ILB_STAT_L7_TO_AGENT, /* sk_skb: bytes left for the agent to read */
 	ILB_STAT_L7_CLIENT_GONE, /* sk_skb: the client socket was gone, bytes dropped */
 	ILB_STAT_L7_RESPONSES, /* sk_skb: responses that ended */
+	ILB_STAT_L7_UNSOLICITED, /* sk_skb: bytes on a kept connection with no request: dropped */
 	ILB_STAT_MAX,
 };
 
@@ -170,7 +171,8 @@ enum ilb_stat {
 	"flow_closed", "redirect", "reply_nat", "drop_no_backend", "drop_truncated",           \
 	"pass_truncated", "drop_bad_ihl", "ipv4_options", "drop_fragment", "drop_ipv6_ext",    \
 	"drop_no_neigh", "fail_close", "l7_fail_open", "pass_l7", "l7_assigned", "l7_no_listener",  \
-	"l7_redirect", "l7_to_agent", "l7_client_gone", "l7_responses"
+	"l7_redirect", "l7_to_agent", "l7_client_gone", "l7_responses",     \
+	"l7_unsolicited"
 
 /* A new flow's first candidate is its Maglev slot, the second a random ready backend; the
  * second wins only when it is cheaper by more than this margin, so that most flows sit on
@@ -219,6 +221,7 @@ enum ilb_resp_state {
 	ILB_RESP_UNTIL_CLOSE, /* no framing: the body ends when the pod closes */
 	ILB_RESP_DONE, /* the response ended: the agent is told through `l7_events` */
 	ILB_RESP_ERROR, /* framing the kernel cannot follow: bytes go to the agent */
+	ILB_RESP_UNSOLICITED, /* bytes with no request in flight: dropped, the agent closes it */
 };
 
 /* l7_stream.flags */
@@ -227,9 +230,9 @@ enum ilb_resp_state {
 #define ILB_STREAM_HAS_LENGTH (1u << 2) /* Content-Length seen in the head */
 #define ILB_STREAM_CLIENT_GONE (1u << 3) /* a redirect found no client: told the agent once */
 
-/* The value of `l7_streams`, keyed by the backend socket's cookie: where its response bytes
- * go and how far the response has come. The agent writes it before the request; the
- * verdict program advances it. */
+/* The value of `l7_stream_state`, at the backend socket's slot (`l7_stream_slots`): where
+ * its response bytes go and how far the response has come. The agent writes it before the
+ * request; the verdict program advances it. */
 struct l7_stream {
 	__u64 client_cookie; /* key of the client socket in `l7_clients` */
 	__u64 stream_id; /* the agent's id for this request, echoed in events */

@@ -64,6 +64,18 @@ static int ep_set(struct ilb_l7 *l7, int fd, void *ptr, uint32_t events, bool ad
 	return epoll_ctl(l7->epfd, add ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ev) ? -errno : 0;
 }
 
+int l7_watch(struct ilb_l7 *l7, int fd, struct l7_object *obj, uint32_t events, bool add)
+{
+	int err;
+
+	if (!add && obj->watching == events)
+		return 0;
+	err = ep_set(l7, fd, obj, events, add);
+	if (!err)
+		obj->watching = events;
+	return err;
+}
+
 /* ---- client connections ---- */
 
 static struct l7_client *client_of_stream(struct ilb_l7 *l7, uint64_t stream_id)
@@ -152,7 +164,7 @@ void l7_client_close(struct ilb_l7 *l7, struct l7_client *c)
 		l7_backend_release(l7, c->backend, false);
 	c->state = L7_CLOSING;
 	c->deadline_ns = ilb_now_ns() + 5000000000ull;
-	ep_set(l7, c->fd, c, EPOLLRDHUP, false);
+	l7_watch(l7, c->fd, &c->obj, EPOLLRDHUP, false);
 }
 
 /* Queues bytes the agent itself sends (errors, 100 Continue); they leave once drained. */
@@ -209,6 +221,18 @@ void l7_client_error(struct ilb_l7 *l7, struct l7_client *c, int status, const c
 		l7_client_close(l7, c);
 }
 
+/* The port the connection was made to: sk_lookup hands the agent connections to any VIP. */
+static uint16_t local_port(int fd)
+{
+	struct sockaddr_storage local;
+	socklen_t len = sizeof(local);
+
+	if (getsockname(fd, (struct sockaddr *)&local, &len))
+		return 0;
+	return ntohs(local.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&local)->sin6_port :
+						   ((struct sockaddr_in *)&local)->sin_port);
+}
+
 static void on_accept(struct ilb_l7 *l7)
 {
 	for (;;) {
@@ -228,6 +252,7 @@ static void on_accept(struct ilb_l7 *l7)
 		c->obj.kind = L7_OBJ_CLIENT;
 		c->fd = fd;
 		c->cookie = ilb_socket_cookie(fd);
+		c->local_port = local_port(fd);
 		l7->n_slots_used++;
 		while (l7->clients[l7->next_slot])
 			l7->next_slot = (l7->next_slot + 1) % L7_MAX_CLIENTS;
@@ -240,7 +265,7 @@ static void on_accept(struct ilb_l7 *l7)
 		atomic_fetch_add(&l7->stats.connections, 1);
 		count(l7, ILB_L7_ACCEPTED);
 		if (ilb_l7_kern_add_client(l7->kern, fd, c->cookie) ||
-		    ep_set(l7, fd, c, EPOLLIN | EPOLLRDHUP, true)) {
+		    l7_watch(l7, fd, &c->obj, EPOLLIN | EPOLLRDHUP, true)) {
 			pr_warn("l7: client socket: %s", strerror(errno));
 			client_free(l7, c);
 		}
@@ -310,6 +335,12 @@ static void on_client(struct ilb_l7 *l7, struct l7_client *c, uint32_t events)
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
 		events |= EPOLLRDHUP; /* EOF */
+	} else if ((events & EPOLLIN) && !(events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
+		/* Bytes before this response ended (a pipelined request): they wait in the socket
+		 * until it has. Reading stays armed while a request is served, since a client
+		 * that sends only after its answer, the common case, then costs no syscall. */
+		l7_watch(l7, c->fd, &c->obj, c->obj.watching & ~EPOLLIN, false);
+		return;
 	}
 	if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
 		if (c->state == L7_STREAMING || c->state == L7_CONNECTING || c->state == L7_HOLDING) {
@@ -335,7 +366,7 @@ void l7_client_response_done(struct ilb_l7 *l7, struct l7_client *c, uint64_t by
 	c->state = L7_READING;
 	c->deadline_ns = ilb_now_ns() + (uint64_t)l7->cfg.idle_timeout_ms * 1000000;
 	ilb_http_reader_idle(&c->reader);
-	ep_set(l7, c->fd, c, EPOLLIN | EPOLLRDHUP, false);
+	l7_watch(l7, c->fd, &c->obj, EPOLLIN | EPOLLRDHUP, false);
 	if (c->carry) {
 		char *data = c->carry;
 		size_t len = c->carry_len;
@@ -348,6 +379,14 @@ void l7_client_response_done(struct ilb_l7 *l7, struct l7_client *c, uint64_t by
 }
 
 /* ---- kernel events ---- */
+
+static void count_ttft(struct ilb_l7 *l7, struct l7_client *c, uint64_t first_byte_ns)
+{
+	if (c->ttft_counted || first_byte_ns <= c->sent_ns || c->backend_id >= ILB_MAX_BACKENDS)
+		return;
+	c->ttft_counted = true;
+	atomic_fetch_add(&l7->stats.backend[c->backend_id].ttft_ns_sum, first_byte_ns - c->sent_ns);
+}
 
 static int on_event(void *ctx, void *data, size_t len)
 {
@@ -362,10 +401,10 @@ static int on_event(void *ctx, void *data, size_t len)
 		return 0; /* a stream already ended by the agent */
 	switch (ev->kind) {
 	case ILB_L7_EV_FIRST_BYTE:
-		if (ev->first_byte_ns > c->sent_ns && c->backend_id < ILB_MAX_BACKENDS)
-			atomic_fetch_add(&l7->stats.backend[c->backend_id].ttft_ns_sum, ev->first_byte_ns - c->sent_ns);
+		count_ttft(l7, c, ev->first_byte_ns);
 		break;
 	case ILB_L7_EV_DONE:
+		count_ttft(l7, c, ev->first_byte_ns); /* a response in one skb has no first-byte event */
 		if (c->backend_id < ILB_MAX_BACKENDS)
 			atomic_fetch_add(&l7->stats.backend[c->backend_id].responses, 1);
 		l7_backend_release(l7, c->backend, true);
@@ -441,7 +480,7 @@ static void tick(struct ilb_l7 *l7)
 			if (l7->ticks % 100 || !c->backend || c->backend->piped)
 				break;
 			acked = tcp_acked(c->fd);
-			ilb_l7_kern_stream_get(l7->kern, c->backend->cookie, &s);
+			ilb_l7_kern_stream_get(l7->kern, c->backend->stream_slot, &s);
 			if (acked != c->last_acked || acked >= c->kernel_bytes + c->agent_bytes + s.bytes) {
 				c->last_acked = acked;
 				c->stall_since_ns = now;

@@ -23,6 +23,7 @@ enum l7_obj_kind { L7_OBJ_DEAD = 0, L7_OBJ_CLIENT = 1, L7_OBJ_BACKEND = 2 };
 /* Both connection kinds start with this, so an epoll event can tell them apart. */
 struct l7_object {
 	enum l7_obj_kind kind;
+	uint32_t watching; /* the epoll events asked for, so that asking again costs nothing */
 };
 
 /* HOLDING: the request waits for a pod of a pool scaled to zero. */
@@ -35,6 +36,7 @@ struct l7_client {
 	int fd;
 	uint64_t cookie;
 	uint32_t slot;
+	uint16_t local_port; /* the VIP port it came to (HTTPRoute sectionName) */
 	enum l7_client_state state;
 	struct ilb_http_reader reader;
 	bool keep_alive;
@@ -55,6 +57,7 @@ struct l7_client {
 	uint32_t backend_id;
 	bool inflight_counted; /* backend_id's in-flight count holds this request */
 	uint64_t sent_ns;
+	bool ttft_counted; /* this response's first byte is in its pod's TTFT sum */
 	char *forward; /* head and body for the backend */
 	size_t forward_len;
 	int pool;
@@ -84,6 +87,7 @@ struct l7_backend {
 	struct ilb_addr addr; /* where it is connected: an id may name another address later, */
 	uint16_t port;	      /* and every activator address goes by one id */
 	bool connected, in_map;
+	uint32_t stream_slot; /* in `l7_stream_state`, while in_map */
 	struct l7_client *client; /* the request it serves, NULL when idle */
 	size_t out_off; /* of client->forward written */
 	struct l7_backend *next_idle;
@@ -125,6 +129,9 @@ struct ilb_l7 {
 
 /* l7.c */
 void l7_defer_free(struct ilb_l7 *l7, struct l7_object *obj);
+/* Adds fd to the loop (add) or changes what it waits for; a change to what it already
+ * waits for is no syscall. */
+int l7_watch(struct ilb_l7 *l7, int fd, struct l7_object *obj, uint32_t events, bool add);
 void l7_client_close(struct ilb_l7 *l7, struct l7_client *c);
 int l7_client_write(struct ilb_l7 *l7, struct l7_client *c, const char *data, size_t len);
 void l7_client_flush(struct ilb_l7 *l7, struct l7_client *c);

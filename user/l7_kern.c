@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
@@ -78,7 +80,8 @@ static int attach_verdict(struct ilb_l7_kern *k)
 	k->verdict_fd = dup(bpf_program__fd(skel->progs.sk_skb_splice));
 	k->backends_map = dup(bpf_map__fd(skel->maps.l7_backends));
 	k->clients_map = dup(bpf_map__fd(skel->maps.l7_clients));
-	k->streams_map = dup(bpf_map__fd(skel->maps.l7_streams));
+	k->slots_map = dup(bpf_map__fd(skel->maps.l7_stream_slots));
+	k->state_map = dup(bpf_map__fd(skel->maps.l7_stream_state));
 	k->events_map = dup(bpf_map__fd(skel->maps.l7_events));
 	k->listen_map = dup(bpf_map__fd(skel->maps.l7_listen));
 	if (bpf_prog_attach(k->verdict_fd, k->backends_map, BPF_SK_SKB_VERDICT, 0))
@@ -90,14 +93,58 @@ out:
 	return err;
 }
 
+#define STATE_BYTES ((size_t)ILB_MAX_L7_STREAMS * sizeof(struct l7_stream))
+
+/* Slots of backend sockets a previous agent left: those sockets closed with it (the
+ * sockhash dropped them), their slot entries did not. */
+static void forget_dead_slots(struct ilb_l7_kern *k)
+{
+	uint64_t key, next, cookie, *dead = calloc(ILB_MAX_L7_STREAMS, sizeof(*dead));
+	size_t n = 0;
+	void *prev = NULL;
+
+	if (!dead)
+		return;
+	while (n < ILB_MAX_L7_STREAMS && !bpf_map_get_next_key(k->slots_map, prev, &next)) {
+		if (bpf_map_lookup_elem(k->backends_map, &next, &cookie))
+			dead[n++] = next;
+		key = next;
+		prev = &key;
+	}
+	for (size_t i = 0; i < n; i++)
+		bpf_map_delete_elem(k->slots_map, &dead[i]);
+	free(dead);
+}
+
+static int map_streams(struct ilb_l7_kern *k)
+{
+	void *p = mmap(NULL, STATE_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, k->state_map, 0);
+
+	if (p == MAP_FAILED)
+		return -errno;
+	k->streams = p;
+	k->free_slots = calloc(ILB_MAX_L7_STREAMS, sizeof(*k->free_slots));
+	if (!k->free_slots)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < ILB_MAX_L7_STREAMS; i++)
+		k->free_slots[i] = i;
+	k->free_head = 0;
+	k->n_free = ILB_MAX_L7_STREAMS;
+	forget_dead_slots(k);
+	return 0;
+}
+
 int ilb_l7_kern_open(struct ilb_l7_kern *k, const char *pin_dir)
 {
 	int err;
 
 	memset(k, 0, sizeof(*k));
-	k->listen_map = k->backends_map = k->clients_map = k->streams_map = k->events_map = k->verdict_fd = -1;
+	k->listen_map = k->backends_map = k->clients_map = k->slots_map = k->state_map = k->events_map =
+		k->verdict_fd = -1;
 	snprintf(k->pin_dir, sizeof(k->pin_dir), "%s", pin_dir);
 	err = attach_verdict(k);
+	if (!err)
+		err = map_streams(k);
 	if (!err)
 		err = attach_lookup(k);
 	if (err)
@@ -107,9 +154,14 @@ int ilb_l7_kern_open(struct ilb_l7_kern *k, const char *pin_dir)
 
 void ilb_l7_kern_close(struct ilb_l7_kern *k)
 {
-	int *fds[] = { &k->listen_map, &k->backends_map, &k->clients_map, &k->streams_map, &k->events_map,
-		       &k->verdict_fd };
+	int *fds[] = { &k->listen_map, &k->backends_map, &k->clients_map, &k->slots_map, &k->state_map,
+		       &k->events_map, &k->verdict_fd };
 
+	if (k->streams)
+		munmap(k->streams, STATE_BYTES);
+	k->streams = NULL;
+	free(k->free_slots);
+	k->free_slots = NULL;
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
 		if (*fds[i] >= 0)
 			close(*fds[i]);
@@ -169,42 +221,75 @@ int ilb_l7_kern_del_client(struct ilb_l7_kern *k, uint64_t cookie)
 	return sock_del(k->clients_map, cookie);
 }
 
-int ilb_l7_kern_add_backend(struct ilb_l7_kern *k, int fd, uint64_t cookie)
+int ilb_l7_kern_add_backend(struct ilb_l7_kern *k, int fd, uint64_t cookie, uint32_t *slot)
 {
-	struct l7_stream idle = { 0 };
+	uint32_t s;
+	int err;
 
-	if (bpf_map_update_elem(k->streams_map, &cookie, &idle, BPF_ANY))
+	if (!k->n_free)
+		return -ENOSPC;
+	s = k->free_slots[k->free_head];
+	memset(&k->streams[s], 0, sizeof(k->streams[s]));
+	if (bpf_map_update_elem(k->slots_map, &cookie, &s, BPF_ANY))
 		return -errno;
-	return sock_add(k->backends_map, fd, cookie);
+	err = sock_add(k->backends_map, fd, cookie);
+	if (err) {
+		bpf_map_delete_elem(k->slots_map, &cookie);
+		return err;
+	}
+	k->free_head = (k->free_head + 1) % ILB_MAX_L7_STREAMS;
+	k->n_free--;
+	*slot = s;
+	return 0;
 }
 
-int ilb_l7_kern_del_backend(struct ilb_l7_kern *k, uint64_t cookie)
+int ilb_l7_kern_del_backend(struct ilb_l7_kern *k, uint64_t cookie, uint32_t slot)
 {
-	bpf_map_delete_elem(k->streams_map, &cookie);
-	return sock_del(k->backends_map, cookie);
+	int err = sock_del(k->backends_map, cookie);
+
+	bpf_map_delete_elem(k->slots_map, &cookie);
+	if (slot < ILB_MAX_L7_STREAMS && k->n_free < ILB_MAX_L7_STREAMS) {
+		k->free_slots[(k->free_head + k->n_free) % ILB_MAX_L7_STREAMS] = slot;
+		k->n_free++;
+	}
+	return err;
 }
 
-int ilb_l7_kern_stream_start(struct ilb_l7_kern *k, uint64_t backend_cookie, uint64_t client_cookie,
-			     uint64_t stream_id, bool head_request)
+int ilb_l7_kern_stream_start(struct ilb_l7_kern *k, uint32_t slot, uint64_t client_cookie, uint64_t stream_id,
+			     bool head_request)
 {
-	struct l7_stream s = {
-		.client_cookie = client_cookie,
-		.stream_id = stream_id,
-		.state = ILB_RESP_HEAD,
-		.flags = head_request ? ILB_STREAM_NO_BODY : 0,
-	};
+	struct l7_stream *s = &k->streams[slot];
+	uint32_t idle = ILB_RESP_IDLE;
 
-	return bpf_map_update_elem(k->streams_map, &backend_cookie, &s, BPF_EXIST) ? -errno : 0;
+	/* While the slot is idle the verdict program only ever stores its state. */
+	s->client_cookie = client_cookie;
+	s->stream_id = stream_id;
+	s->first_byte_ns = s->bytes = s->remaining = s->length = 0;
+	s->flags = head_request ? ILB_STREAM_NO_BODY : 0;
+	s->status = s->line_len = s->field = s->token = 0;
+	return __atomic_compare_exchange_n(&s->state, &idle, ILB_RESP_HEAD, false, __ATOMIC_RELEASE,
+					   __ATOMIC_RELAXED) ?
+		       0 :
+		       -EPROTO;
 }
 
-int ilb_l7_kern_stream_get(struct ilb_l7_kern *k, uint64_t backend_cookie, struct l7_stream *out)
+void ilb_l7_kern_stream_get(const struct ilb_l7_kern *k, uint32_t slot, struct l7_stream *out)
 {
-	return bpf_map_lookup_elem(k->streams_map, &backend_cookie, out) ? -errno : 0;
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	*out = k->streams[slot];
 }
 
-int ilb_l7_kern_stream_end(struct ilb_l7_kern *k, uint64_t backend_cookie)
+int ilb_l7_kern_stream_end(struct ilb_l7_kern *k, uint32_t slot)
 {
-	struct l7_stream idle = { 0 };
+	uint32_t done = ILB_RESP_DONE;
 
-	return bpf_map_update_elem(k->streams_map, &backend_cookie, &idle, BPF_EXIST) ? -errno : 0;
+	return __atomic_compare_exchange_n(&k->streams[slot].state, &done, ILB_RESP_IDLE, false, __ATOMIC_ACQ_REL,
+					   __ATOMIC_RELAXED) ?
+		       0 :
+		       -EPROTO;
+}
+
+bool ilb_l7_kern_stream_idle(const struct ilb_l7_kern *k, uint32_t slot)
+{
+	return __atomic_load_n(&k->streams[slot].state, __ATOMIC_ACQUIRE) == ILB_RESP_IDLE;
 }

@@ -12,9 +12,15 @@ struct ring_buffer;
 
 struct ilb_l7_kern {
 	char pin_dir[200];
-	int listen_map, backends_map, clients_map, streams_map, events_map;
+	int listen_map, backends_map, clients_map, slots_map, state_map, events_map;
 	int verdict_fd;
 	bool lookup_adopted;
+	/* `l7_stream_state`, mapped: a stream is armed and ended with stores, not syscalls */
+	struct l7_stream *streams;
+	/* free slots, first in first out: a slot freed while a verdict may still be writing
+	 * to it on another CPU is the last to be handed out again */
+	uint32_t *free_slots;
+	uint32_t free_head, n_free;
 };
 
 /* Loads both programs against the pinned maps (created by ilb_maps_open), attaches the
@@ -30,13 +36,20 @@ uint64_t ilb_socket_cookie(int fd);
 /* Client sockets: redirect targets. */
 int ilb_l7_kern_add_client(struct ilb_l7_kern *k, int fd, uint64_t cookie);
 int ilb_l7_kern_del_client(struct ilb_l7_kern *k, uint64_t cookie);
-/* Backend sockets: their bytes go through sk_skb_splice from now on. */
-int ilb_l7_kern_add_backend(struct ilb_l7_kern *k, int fd, uint64_t cookie);
-int ilb_l7_kern_del_backend(struct ilb_l7_kern *k, uint64_t cookie);
-/* Arms a backend socket for one response, streamed to the client `client_cookie`. */
-int ilb_l7_kern_stream_start(struct ilb_l7_kern *k, uint64_t backend_cookie, uint64_t client_cookie,
-			     uint64_t stream_id, bool head_request);
-int ilb_l7_kern_stream_get(struct ilb_l7_kern *k, uint64_t backend_cookie, struct l7_stream *out);
-int ilb_l7_kern_stream_end(struct ilb_l7_kern *k, uint64_t backend_cookie);
+/* Backend sockets: their bytes go through sk_skb_splice from now on, followed in the stream
+ * slot *slot (idle until armed). */
+int ilb_l7_kern_add_backend(struct ilb_l7_kern *k, int fd, uint64_t cookie, uint32_t *slot);
+int ilb_l7_kern_del_backend(struct ilb_l7_kern *k, uint64_t cookie, uint32_t slot);
+/* Arms a backend's slot for one response, streamed to the client `client_cookie`;
+ * -EPROTO when the pod sent bytes nobody asked for since its last response. */
+int ilb_l7_kern_stream_start(struct ilb_l7_kern *k, uint32_t slot, uint64_t client_cookie, uint64_t stream_id,
+			     bool head_request);
+/* A copy of the slot's stream as the verdict program left it. */
+void ilb_l7_kern_stream_get(const struct ilb_l7_kern *k, uint32_t slot, struct l7_stream *out);
+/* The response ended: the slot idles for the connection's next request. -EPROTO when the
+ * response did not end cleanly or bytes followed it: the connection must not be reused. */
+int ilb_l7_kern_stream_end(struct ilb_l7_kern *k, uint32_t slot);
+/* True while a kept connection's slot has seen nothing since its last response. */
+bool ilb_l7_kern_stream_idle(const struct ilb_l7_kern *k, uint32_t slot);
 
 #endif

@@ -35,9 +35,7 @@ int l7_pipe_arm(struct l7_backend *b, bool head_request)
 /* The client cannot take more now: wait until it can. */
 static void wait_client(struct ilb_l7 *l7, struct l7_client *c, bool on)
 {
-	struct epoll_event ev = { .events = EPOLLRDHUP | (on ? EPOLLOUT : 0), .data.ptr = c };
-
-	epoll_ctl(l7->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+	l7_watch(l7, c->fd, &c->obj, (c->obj.watching & EPOLLIN) | EPOLLRDHUP | (on ? EPOLLOUT : 0), false);
 }
 
 static void finish(struct ilb_l7 *l7, struct l7_backend *b, struct l7_client *c, bool clean, bool pod_closed)

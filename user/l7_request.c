@@ -249,8 +249,6 @@ static void via_activator(struct ilb_l7 *l7, struct l7_client *c, struct ilb_oai
 /* No pod of a scaled-to-zero pool: the request waits (its client's reads paused). */
 static void hold(struct ilb_l7 *l7, struct l7_client *c)
 {
-	struct epoll_event ev = { .events = EPOLLRDHUP, .data.ptr = c };
-
 	if (!c->held) {
 		c->held = true;
 		c->hold_seq = ++l7->hold_seq;
@@ -262,7 +260,6 @@ static void hold(struct ilb_l7 *l7, struct l7_client *c)
 			atomic_fetch_add(&l7->stats.pending[c->held_pool], 1);
 	}
 	c->state = L7_HOLDING;
-	epoll_ctl(l7->epfd, EPOLL_CTL_MOD, c->fd, &ev);
 }
 
 void l7_hold_release(struct ilb_l7 *l7, struct l7_client *c)
@@ -368,9 +365,7 @@ void l7_request_start(struct ilb_l7 *l7, struct l7_client *c)
 	struct ilb_route_result route;
 	enum ilb_route_status rs;
 	char msg[256], path[512];
-	struct sockaddr_storage local;
-	socklen_t llen = sizeof(local);
-	uint16_t port = 0;
+	uint16_t port;
 	int rc;
 
 	c->keep_alive = req->keep_alive;
@@ -378,9 +373,7 @@ void l7_request_start(struct ilb_l7 *l7, struct l7_client *c)
 	c->pool = -1;
 	snprintf(path, sizeof(path), "%.*s", (int)(req->path_len < sizeof(path) ? req->path_len : sizeof(path) - 1),
 		 req->path);
-	if (!getsockname(c->fd, (struct sockaddr *)&local, &llen))
-		port = ntohs(local.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&local)->sin6_port :
-							   ((struct sockaddr_in *)&local)->sin_port);
+	port = c->local_port;
 	if (!t) {
 		count(l7, ILB_L7_NO_POD);
 		l7_client_error(l7, c, 503, "the gateway has no routes yet", false, "1");
@@ -458,7 +451,7 @@ void l7_request_start(struct ilb_l7 *l7, struct l7_client *c)
 static void backend_close(struct ilb_l7 *l7, struct l7_backend *b)
 {
 	if (b->in_map)
-		ilb_l7_kern_del_backend(l7->kern, b->cookie);
+		ilb_l7_kern_del_backend(l7->kern, b->cookie, b->stream_slot);
 	epoll_ctl(l7->epfd, EPOLL_CTL_DEL, b->fd, NULL);
 	close(b->fd);
 	if (b->pipe[0] >= 0) {
@@ -499,17 +492,16 @@ void l7_backend_release(struct ilb_l7 *l7, struct l7_backend *b, bool reuse)
 	for (struct l7_backend *i = l7->idle[b->id]; i; i = i->next_idle)
 		n_idle++;
 	if (!reuse || !b->connected || n_idle >= L7_MAX_IDLE_PER_BACKEND || b->in_pipe ||
-	    (!b->piped && ilb_l7_kern_stream_end(l7->kern, b->cookie))) {
+	    (b->in_map && ilb_l7_kern_stream_end(l7->kern, b->stream_slot))) {
 		backend_close(l7, b);
 		return;
 	}
 	b->idle_since_ns = ilb_now_ns();
 	b->next_idle = l7->idle[b->id];
 	l7->idle[b->id] = b;
-	/* idle: whatever the pod sends now is for the agent (a close, or bytes nobody asked for) */
-	struct epoll_event ev = { .events = EPOLLRDHUP | EPOLLIN, .data.ptr = b };
-
-	epoll_ctl(l7->epfd, EPOLL_CTL_MOD, b->fd, &ev);
+	/* Idle: a close wakes the agent. Bytes nobody asked for do on the pipe path; on the
+	 * sockmap the verdict program drops them and marks the slot, seen before reuse. */
+	l7_watch(l7, b->fd, &b->obj, EPOLLRDHUP | (b->in_map ? 0 : EPOLLIN), false);
 }
 
 /* Writes what is left of the request; the response then streams in the kernel. */
@@ -518,13 +510,13 @@ static void backend_send(struct ilb_l7 *l7, struct l7_backend *b)
 	struct l7_client *c = b->client;
 	/* On the sockmap the verdict program takes every byte of the response: waking for
 	 * them would only find an empty queue. The pipe path reads them itself. */
-	struct epoll_event ev = { .events = EPOLLRDHUP | (b->piped ? EPOLLIN : 0), .data.ptr = b };
+	uint32_t events = EPOLLRDHUP | (b->piped ? EPOLLIN : 0);
 
 	while (b->out_off < c->forward_len) {
 		ssize_t n = send(b->fd, c->forward + b->out_off, c->forward_len - b->out_off, MSG_NOSIGNAL);
 
 		if (n < 0 && errno == EAGAIN) {
-			ev.events |= EPOLLOUT;
+			events |= EPOLLOUT;
 			break;
 		}
 		if (n <= 0) {
@@ -533,7 +525,7 @@ static void backend_send(struct ilb_l7 *l7, struct l7_backend *b)
 		}
 		b->out_off += n;
 	}
-	epoll_ctl(l7->epfd, EPOLL_CTL_MOD, b->fd, &ev);
+	l7_watch(l7, b->fd, &b->obj, events, false);
 }
 
 /* Connected: into `l7_backends`, armed for this response, then the request goes out. */
@@ -543,7 +535,7 @@ static void backend_ready(struct ilb_l7 *l7, struct l7_backend *b)
 	int rc = 0;
 
 	if (!b->in_map && !b->piped && !l7->cfg.splice_pipe) {
-		rc = ilb_l7_kern_add_backend(l7->kern, b->fd, b->cookie);
+		rc = ilb_l7_kern_add_backend(l7->kern, b->fd, b->cookie, &b->stream_slot);
 		b->in_map = rc == 0;
 		if (rc && !l7->pipe_warned) {
 			pr_warn("l7: the sockmap refuses backend sockets (%s): responses go through splice(2)",
@@ -558,7 +550,7 @@ static void backend_ready(struct ilb_l7 *l7, struct l7_backend *b)
 	if (b->piped)
 		rc = l7_pipe_arm(b, c->head_request);
 	else
-		rc = ilb_l7_kern_stream_start(l7->kern, b->cookie, c->cookie, c->stream_id, c->head_request);
+		rc = ilb_l7_kern_stream_start(l7->kern, b->stream_slot, c->cookie, c->stream_id, c->head_request);
 	if (rc) {
 		pr_warn("l7: arming the backend connection: %s", strerror(-rc));
 		l7_request_connect_failed(l7, c);
@@ -567,6 +559,7 @@ static void backend_ready(struct ilb_l7 *l7, struct l7_backend *b)
 	b->connected = true;
 	c->state = L7_STREAMING;
 	c->sent_ns = ilb_now_ns();
+	c->ttft_counted = false;
 	c->agent_bytes_at_send = c->agent_bytes;
 	c->last_acked = 0;
 	c->stall_since_ns = c->sent_ns;
@@ -580,7 +573,7 @@ static struct l7_backend *take_idle(struct ilb_l7 *l7, const struct ilb_rt_backe
 	struct l7_backend **p = &l7->idle[be->id], *b;
 
 	while ((b = *p)) {
-		if (!b->connected) {
+		if (!b->connected || (b->in_map && !ilb_l7_kern_stream_idle(l7->kern, b->stream_slot))) {
 			*p = b->next_idle;
 			backend_close(l7, b);
 			continue;
@@ -617,10 +610,6 @@ static void backend_connect(struct ilb_l7 *l7, struct l7_client *c, const struct
 	c->stream_id = (uint64_t)c->slot | (uint64_t)c->sequence << 32;
 	c->state = L7_CONNECTING;
 	c->deadline_ns = ilb_now_ns() + (uint64_t)l7->cfg.connect_timeout_ms * 1000000;
-	/* Its next request waits until this response ends (pipelining answers in order). */
-	struct epoll_event cev = { .events = EPOLLRDHUP, .data.ptr = c };
-
-	epoll_ctl(l7->epfd, EPOLL_CTL_MOD, c->fd, &cev);
 	/* A kept connection to this pod, if one is idle. */
 	b = take_idle(l7, be);
 	if (b) {
@@ -666,9 +655,7 @@ static void backend_connect(struct ilb_l7 *l7, struct l7_client *c, const struct
 		backend_close(l7, b);
 		goto fail;
 	}
-	struct epoll_event ev = { .events = EPOLLOUT | EPOLLRDHUP, .data.ptr = b };
-
-	epoll_ctl(l7->epfd, EPOLL_CTL_ADD, b->fd, &ev);
+	l7_watch(l7, b->fd, &b->obj, EPOLLOUT | EPOLLRDHUP, true);
 	return;
 fail:
 	l7_request_connect_failed(l7, c);
@@ -748,8 +735,8 @@ void l7_on_backend(struct ilb_l7 *l7, struct l7_backend *b, uint32_t events)
 	if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
 		struct l7_stream s = { 0 };
 
-		ilb_l7_kern_stream_get(l7->kern, b->cookie, &s);
-		if (s.state == ILB_RESP_DONE)
+		ilb_l7_kern_stream_get(l7->kern, b->stream_slot, &s);
+		if (s.state == ILB_RESP_DONE || s.state == ILB_RESP_UNSOLICITED)
 			return; /* its end event is on the way */
 		if (s.state == ILB_RESP_UNTIL_CLOSE) {
 			/* A response without framing ends with the pod's close: so does the client's. */
@@ -777,7 +764,9 @@ void l7_backends_tick(struct ilb_l7 *l7, uint64_t now_ns)
 		while (*p) {
 			struct l7_backend *b = *p;
 
-			if (now_ns - b->idle_since_ns < 60000000000ull) {
+			/* a minute idle, or bytes nobody asked for (the verdict program dropped them) */
+			if (now_ns - b->idle_since_ns < 60000000000ull &&
+			    (!b->in_map || ilb_l7_kern_stream_idle(l7->kern, b->stream_slot))) {
 				p = &b->next_idle;
 				continue;
 			}

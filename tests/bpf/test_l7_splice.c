@@ -76,6 +76,7 @@ struct exchange {
 	int user, client; /* the user's end, and the agent's end of the client connection */
 	int backend, pod; /* the agent's end of the backend connection, and the pod's end */
 	uint64_t client_cookie, backend_cookie;
+	uint32_t slot; /* the backend's in `l7_stream_state` */
 };
 
 static int exchange_open(struct exchange *x, uint64_t stream_id, bool head)
@@ -85,14 +86,14 @@ static int exchange_open(struct exchange *x, uint64_t stream_id, bool head)
 	x->client_cookie = ilb_socket_cookie(x->client);
 	x->backend_cookie = ilb_socket_cookie(x->backend);
 	if (ilb_l7_kern_add_client(&kern, x->client, x->client_cookie) ||
-	    ilb_l7_kern_add_backend(&kern, x->backend, x->backend_cookie))
+	    ilb_l7_kern_add_backend(&kern, x->backend, x->backend_cookie, &x->slot))
 		return -1;
-	return ilb_l7_kern_stream_start(&kern, x->backend_cookie, x->client_cookie, stream_id, head);
+	return ilb_l7_kern_stream_start(&kern, x->slot, x->client_cookie, stream_id, head);
 }
 
 static void exchange_close(struct exchange *x)
 {
-	ilb_l7_kern_del_backend(&kern, x->backend_cookie);
+	ilb_l7_kern_del_backend(&kern, x->backend_cookie, x->slot);
 	ilb_l7_kern_del_client(&kern, x->client_cookie);
 	close(x->user);
 	close(x->client);
@@ -139,7 +140,8 @@ static uint32_t stream_state(const struct exchange *x)
 {
 	struct l7_stream s;
 
-	return ilb_l7_kern_stream_get(&kern, x->backend_cookie, &s) ? 0xffff : s.state;
+	ilb_l7_kern_stream_get(&kern, x->slot, &s);
+	return s.state;
 }
 
 /* The pod writes `parts` one by one (a pause between, so they arrive as separate skbs);
@@ -286,6 +288,86 @@ out:
 	free(in);
 }
 
+static const struct l7_event *find_event(uint64_t id, uint32_t kind)
+{
+	for (int i = 0; i < n_events; i++)
+		if (events[i].stream_id == id && events[i].kind == kind)
+			return &events[i];
+	return NULL;
+}
+
+/* A response in one write ends in one skb: its end event carries the first-byte time and
+ * no first-byte event is sent; a streamed one sends one first-byte event. */
+static void test_first_byte(void)
+{
+	const char *one = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+	const struct l7_event *done;
+	struct exchange x;
+	char buf[128];
+
+	if (exchange_open(&x, 40, false)) {
+		ok(false, "first byte: setting up");
+		return;
+	}
+	send(x.pod, one, strlen(one), 0);
+	read_all(x.user, buf, strlen(one));
+	poll_events();
+	done = find_event(40, ILB_L7_EV_DONE);
+	ok(done && done->first_byte_ns > 0 && done->first_byte_ns <= done->ts_ns && !find_event(40, ILB_L7_EV_FIRST_BYTE),
+	   "a response in one skb: its end event carries the first byte (%llu ns), no first-byte event",
+	   done ? (unsigned long long)done->first_byte_ns : 0ULL);
+	exchange_close(&x);
+}
+
+/* Bytes a pod sends with no request in flight are dropped, not handed to anyone, and the
+ * slot says so: the agent must not reuse that connection. */
+static void test_unsolicited(void)
+{
+	const char *resp = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+	struct exchange x;
+	uint32_t first_slot;
+	char buf[128];
+	ssize_t n;
+	int rc;
+
+	if (exchange_open(&x, 50, false)) {
+		ok(false, "unsolicited: setting up");
+		return;
+	}
+	first_slot = x.slot;
+	send(x.pod, resp, strlen(resp), 0);
+	read_all(x.user, buf, strlen(resp));
+	poll_events();
+	rc = ilb_l7_kern_stream_end(&kern, x.slot);
+	ok(rc == 0 && ilb_l7_kern_stream_idle(&kern, x.slot), "a clean end idles the slot (%d)", rc);
+	send(x.pod, "HTTP/1.1 408 Request Timeout\r\n\r\n", 34, 0);
+	usleep(50000);
+	n = recv(x.user, buf, sizeof(buf), MSG_DONTWAIT);
+	ok(n < 0 && errno == EAGAIN, "bytes on an idle connection reach no client (recv %zd)", n);
+	n = recv(x.backend, buf, sizeof(buf), MSG_DONTWAIT);
+	ok(n < 0 && errno == EAGAIN && stream_state(&x) == ILB_RESP_UNSOLICITED && !ilb_l7_kern_stream_idle(&kern, x.slot),
+	   "they are dropped and the slot marked unsolicited (state %u, recv %zd)", stream_state(&x), n);
+	rc = ilb_l7_kern_stream_start(&kern, x.slot, x.client_cookie, 51, false);
+	ok(rc == -EPROTO, "such a connection cannot be armed again (%d)", rc);
+	exchange_close(&x);
+
+	/* The same after a response's end, before the agent has idled the slot. */
+	if (exchange_open(&x, 52, false)) {
+		ok(false, "unsolicited after the end: setting up");
+		return;
+	}
+	ok(x.slot != first_slot, "a freed slot is not handed out again at once (%u then %u)", first_slot, x.slot);
+	send(x.pod, resp, strlen(resp), 0);
+	read_all(x.user, buf, strlen(resp));
+	send(x.pod, "extra", 5, 0);
+	usleep(50000);
+	n = recv(x.user, buf, sizeof(buf), MSG_DONTWAIT);
+	rc = ilb_l7_kern_stream_end(&kern, x.slot);
+	ok(n < 0 && rc == -EPROTO, "bytes after the end are not the client's, and the end is not clean (recv %zd, %d)", n,
+	   rc);
+	exchange_close(&x);
+}
+
 int main(void)
 {
 	char pin_dir[128];
@@ -310,6 +392,8 @@ int main(void)
 	test_framings();
 	test_malformed();
 	test_big_and_gone();
+	test_first_byte();
+	test_unsolicited();
 	rc = test_failed ? 1 : 0;
 out:
 	ring_buffer__free(ring);

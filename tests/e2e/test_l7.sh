@@ -147,10 +147,18 @@ check_eq "a client gone mid-stream releases the pod's in-flight count" "0" "$inf
 out=$(nc node "$NODE_DIR/streams.mjs" "$URL" "$SEED_MODEL" 1000 8 2>&1 | tail -1)
 check_eq "1,000 concurrent streams complete" "done 1000 of 1000" "$out"
 
-# bpftool reads the L7 maps with field names.
-dump=$(bpftool map dump pinned "$PIN_DIR/l7_streams" 2>&1 | head -30)
-if grep -q '"client_cookie"' <<<"$dump" || grep -q '^\[\]' <<<"$dump"; then ok "bpftool dumps l7_streams with field names"; else
-	not_ok "bpftool dumps l7_streams" "${dump:0:200}"
+# bpftool reads the L7 maps with field names: the kept backend connections' slots, and the
+# stream state of the first slot handed out.
+slots=$(bpftool -j map dump pinned "$PIN_DIR/l7_stream_slots" 2>&1)
+n_slots=$(jq 'length' <<<"$slots" 2>/dev/null || echo 0)
+dump=$(bpftool map lookup pinned "$PIN_DIR/l7_stream_state" key 0 0 0 0 2>&1)
+# The pipe path keeps no backend socket in the kernel's maps.
+want_slots=$([ "${L7_SPLICE:-sockmap}" = pipe ] && echo 0 || echo 1)
+if { [ "$want_slots" = 0 ] && [ "${n_slots:-0}" -eq 0 ]; } || { [ "$want_slots" = 1 ] && [ "${n_slots:-0}" -ge 1 ]; } &&
+	grep -q '"client_cookie"' <<<"$dump" && grep -q '"state"' <<<"$dump"; then
+	ok "bpftool dumps l7_stream_slots ($n_slots kept connections) and l7_stream_state with field names"
+else
+	not_ok "bpftool dumps l7_stream_slots and l7_stream_state" "slots ${slots:0:100} state ${dump:0:200}"
 fi
 
 # Agent SIGKILL: FailOpen keeps serving through XDP; a restart takes the gateway back.
