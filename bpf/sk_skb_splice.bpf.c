@@ -23,10 +23,63 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 struct walk {
 	struct __sk_buff *skb;
 	__u32 off, len;
+	/* the 8 bytes at word_off, read with one helper call and taken a byte at a time */
+	__u64 word;
+	__u32 word_off, word_len;
 	struct l7_stream s;
 };
 
-/* One step of bpf_loop: skip a run of body bytes, or read one framing byte. */
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "line_skip reads the first byte of a word as its lowest"
+#endif
+
+/* Where only the end of the line matters: the rest of the status line after its code, a
+ * field that is neither Content-Length nor Transfer-Encoding, a chunk extension, a trailer. */
+static __always_inline int line_skippable(const struct l7_stream *s)
+{
+	switch (s->state) {
+	case ILB_RESP_HEAD:
+		if (!(s->flags & STREAM_STATUS_READ))
+			return s->line_len >= 12;
+		return s->field == 0 && s->line_len > 0;
+	case ILB_RESP_CHUNK_EXT:
+		return 1;
+	case ILB_RESP_TRAILER:
+		return s->line_len > 0;
+	default:
+		return 0;
+	}
+}
+
+/* Bytes before the next '\n' among the 8 at off, 8 if none: one helper call for eight
+ * bytes of a header line instead of eight. */
+static __always_inline __u32 line_skip(struct walk *w)
+{
+	__u64 v, x, m;
+	__u32 n = 0;
+
+	if (bpf_skb_load_bytes(w->skb, w->off, &v, 8))
+		return 0;
+	x = v ^ 0x0a0a0a0a0a0a0a0aULL;
+	/* high bit of each zero byte of x; the lowest one marks the first '\n' */
+	m = (x - 0x0101010101010101ULL) & ~x & 0x8080808080808080ULL;
+	if (!m)
+		return 8;
+	if (!(m & 0x80808080ULL)) {
+		n += 4;
+		m >>= 32;
+	}
+	if (!(m & 0x8080ULL)) {
+		n += 2;
+		m >>= 16;
+	}
+	if (!(m & 0x80ULL))
+		n += 1;
+	return n;
+}
+
+/* One step of bpf_loop: skip a run of body bytes or of a line's bytes, or read one
+ * framing byte. */
 static long walk_step(__u32 i, struct walk *w)
 {
 	struct l7_stream *s = &w->s;
@@ -34,6 +87,16 @@ static long walk_step(__u32 i, struct walk *w)
 
 	if (w->off >= w->len)
 		return 1;
+	if (w->len - w->off >= 8 && line_skippable(s)) {
+		__u32 n = line_skip(w);
+
+		if (n) {
+			/* '\r' counts here, not in head_byte: the length only has to stay above 0 */
+			w->off += n;
+			s->line_len = s->line_len + n < MAX_LINE ? s->line_len + n : MAX_LINE;
+			return 0;
+		}
+	}
 	switch (s->state) {
 	case ILB_RESP_BODY_LENGTH:
 	case ILB_RESP_CHUNK_DATA: {
@@ -55,10 +118,16 @@ static long walk_step(__u32 i, struct walk *w)
 	default: /* until close, done, error: nothing more to follow */
 		return 1;
 	}
-	if (bpf_skb_load_bytes(w->skb, w->off, &c, 1)) {
-		s->state = ILB_RESP_ERROR;
-		return 1;
+	if (w->off < w->word_off || w->off - w->word_off >= w->word_len) {
+		w->word_len = w->len - w->off >= 8 ? 8 : 1;
+		w->word_off = w->off;
+		w->word = 0;
+		if (bpf_skb_load_bytes(w->skb, w->off, &w->word, w->word_len == 8 ? 8 : 1)) {
+			s->state = ILB_RESP_ERROR;
+			return 1;
+		}
 	}
+	c = w->word >> (8 * ((w->off - w->word_off) & 7));
 	w->off++;
 	framing_byte(s, c);
 	return 0;
@@ -88,7 +157,7 @@ int sk_skb_splice(struct __sk_buff *skb)
 	struct l7_stream *st = slot ? bpf_map_lookup_elem(&l7_stream_state, slot) : NULL;
 	struct walk w = { .skb = skb, .len = skb->len };
 	__u64 now = bpf_ktime_get_ns();
-	__u32 state;
+	__u32 state, trailing = 0;
 	long verdict;
 
 	if (!st) {
@@ -121,7 +190,18 @@ int sk_skb_splice(struct __sk_buff *skb)
 		stat_inc(ILB_STAT_L7_TO_AGENT);
 		return SK_PASS;
 	}
-	w.s.bytes += w.len;
+	if (w.s.state == ILB_RESP_DONE && w.off < w.len) {
+		/* Bytes after the response's end in the same skb are nobody's: cut off, and the
+		 * connection is not reused (below). */
+		if (bpf_skb_change_tail(skb, w.off, 0)) {
+			st->state = ILB_RESP_ERROR;
+			emit(ILB_L7_EV_ERROR, cookie, &w.s, now);
+			return SK_PASS;
+		}
+		trailing = 1;
+		stat_inc(ILB_STAT_L7_UNSOLICITED);
+	}
+	w.s.bytes += trailing ? w.off : w.len;
 	verdict = bpf_sk_redirect_hash(skb, &l7_clients, &w.s.client_cookie, 0);
 	if (verdict != SK_PASS) {
 		if (!(w.s.flags & ILB_STREAM_CLIENT_GONE))
@@ -132,6 +212,8 @@ int sk_skb_splice(struct __sk_buff *skb)
 		return SK_DROP;
 	}
 	*st = w.s;
+	if (trailing)
+		st->state = ILB_RESP_UNSOLICITED;
 	stat_inc(ILB_STAT_L7_REDIRECT);
 	if (w.s.state == ILB_RESP_DONE) {
 		stat_inc(ILB_STAT_L7_RESPONSES);

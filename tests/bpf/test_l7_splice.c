@@ -127,6 +127,15 @@ static void poll_events(void)
 	}
 }
 
+static int count_events(uint64_t id, uint32_t kind);
+
+/* Until an event of this kind for this stream arrives, 1 s at most. */
+static void poll_for(uint64_t id, uint32_t kind)
+{
+	for (int i = 0; i < 100 && !count_events(id, kind); i++)
+		ring_buffer__poll(ring, 10);
+}
+
 static int count_events(uint64_t id, uint32_t kind)
 {
 	int n = 0;
@@ -368,6 +377,141 @@ static void test_unsolicited(void)
 	exchange_close(&x);
 }
 
+/* ---- random responses: the end is found at exactly the last byte ---- */
+
+static unsigned rnd_state = 12345;
+
+static unsigned rnd(unsigned n)
+{
+	rnd_state = rnd_state * 1103515245u + 12345u;
+	return (rnd_state >> 8) % n;
+}
+
+static size_t put(char *buf, size_t off, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static size_t put(char *buf, size_t off, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	off += vsprintf(buf + off, fmt, ap);
+	va_end(ap);
+	return off;
+}
+
+/* Printable filler with line breaks and CRLFs inside, as header values and bodies have. */
+static size_t filler(char *buf, size_t off, size_t n, bool newlines)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned r = rnd(40);
+
+		buf[off++] = newlines && r == 0 ? '\n' : newlines && r == 1 ? '\r' : (char)('a' + rnd(26));
+	}
+	return off;
+}
+
+static const char *mixed_case(const char *name, char *out)
+{
+	size_t i;
+
+	for (i = 0; name[i]; i++)
+		out[i] = name[i] >= 'a' && name[i] <= 'z' && rnd(2) ? (char)(name[i] - 32) : name[i];
+	out[i] = 0;
+	return out;
+}
+
+/* One response: a head of random fields (decoys that look like the framing fields among
+ * them), then a Content-Length or chunked body of random bytes. */
+static size_t random_response(char *buf)
+{
+	bool chunked = rnd(2);
+	size_t off = 0, body = rnd(3000);
+	char name[32];
+	int fields = rnd(8);
+
+	off = put(buf, off, "HTTP/1.1 %d %s\r\n", rnd(5) ? 200 : 404, rnd(2) ? "OK" : "Some Longer Reason Phrase");
+	for (int i = 0; i <= fields; i++) {
+		switch (rnd(6)) {
+		case 0:
+			off = put(buf, off, "X-Content-Length: 7\r\n");
+			break;
+		case 1:
+			off = put(buf, off, "%s: 9\r\n", mixed_case("content-lengthx", name));
+			break;
+		case 2:
+			off = put(buf, off, "Transfer-Encodings: chunked\r\n");
+			break;
+		default:
+			off = put(buf, off, "X-F%d: ", i);
+			off = filler(buf, off, rnd(rnd(2) ? 12 : 300), false);
+			off = put(buf, off, "\r\n");
+		}
+		if (i == fields / 2)
+			off = chunked ? put(buf, off, "%s:%schunked\r\n", mixed_case("transfer-encoding", name),
+					    rnd(2) ? " gzip, " : " ") :
+					put(buf, off, "%s: %zu\r\n", mixed_case("content-length", name), body);
+	}
+	off = put(buf, off, "\r\n");
+	if (!chunked)
+		return filler(buf, off, body, true);
+	while (body) {
+		size_t n = 1 + rnd(body < 700 ? body : 700);
+
+		off = put(buf, off, "%zx", n);
+		if (!rnd(4)) {
+			off = put(buf, off, ";ext=");
+			off = filler(buf, off, rnd(40), false);
+		}
+		off = put(buf, off, "\r\n");
+		off = filler(buf, off, n, true);
+		off = put(buf, off, "\r\n");
+		body -= n;
+	}
+	off = put(buf, off, "0\r\n");
+	if (rnd(2))
+		off = put(buf, off, "X-Trailer: %d\r\n", rnd(100));
+	return put(buf, off, "\r\n");
+}
+
+static void test_random_responses(void)
+{
+	static char resp[16384], got[16384];
+	int cases = 300, exact = 0;
+
+	for (int i = 0; i < cases; i++) {
+		size_t len = random_response(resp), off = 0, n;
+		struct exchange x;
+		ssize_t extra;
+
+		memcpy(resp + len, "GARBAGE", 7);
+		n_events = 0;
+		if (exchange_open(&x, 1000 + i, false))
+			break;
+		/* In up to four writes, the garbage with the last: it must not reach the client. */
+		while (off < len + 7) {
+			size_t part = off + 7 >= len ? len + 7 - off : 1 + rnd(len + 7 - off);
+
+			if (send(x.pod, resp + off, part, 0) < 0)
+				break;
+			off += part;
+			if (rnd(3) == 0)
+				usleep(1000);
+		}
+		n = read_all(x.user, got, len);
+		usleep(2000);
+		extra = recv(x.user, got + n, sizeof(got) - n, MSG_DONTWAIT);
+		poll_for(1000 + i, ILB_L7_EV_DONE);
+		if (n == len && !memcmp(got, resp, len) && extra < 0 && count_events(1000 + i, ILB_L7_EV_DONE) == 1 &&
+		    stream_state(&x) == ILB_RESP_UNSOLICITED)
+			exact++;
+		else if (exact == i)
+			printf("# case %d: read %zu of %zu, %zd more, state %u, %d end events\n", i, n, len, extra,
+			       stream_state(&x), count_events(1000 + i, ILB_L7_EV_DONE));
+		exchange_close(&x);
+	}
+	ok(exact == cases, "%d of %d random responses (decoy fields, CRLFs in values and bodies, chunk extensions, "
+	   "trailers, random writes) end at exactly their last byte", exact, cases);
+}
+
 int main(void)
 {
 	char pin_dir[128];
@@ -394,6 +538,7 @@ int main(void)
 	test_big_and_gone();
 	test_first_byte();
 	test_unsolicited();
+	test_random_responses();
 	rc = test_failed ? 1 : 0;
 out:
 	ring_buffer__free(ring);
