@@ -3,7 +3,9 @@
 
   serve ADDR PORT SIZE      a pod answering every POST with SIZE deterministic bytes
                             (Content-Length, or chunked when the request asks for
-                            "stream": true), and an idle vLLM /metrics page
+                            "stream": true), and an idle vLLM /metrics page; a request
+                            whose prompt is "extra" gets bytes nobody asked for after its
+                            answer, in the answer's last write and 0.2 s later
   body SIZE                 prints those SIZE bytes (what a direct answer is compared to)
   pipeline HOST PORT VHOST MODEL N...
                             one connection, the requests (max_tokens N each) written in a
@@ -73,7 +75,12 @@ def serve(addr, port, size):
             else:
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                self.wfile.write(data)
+                if b'"prompt":"extra"' in req:
+                    self.wfile.write(data + b"EXTRA")
+                    time.sleep(0.2)
+                    self.wfile.write(b"MORE")
+                else:
+                    self.wfile.write(data)
 
     ThreadingHTTPServer((addr, port), Handler).serve_forever()
 

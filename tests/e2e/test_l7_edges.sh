@@ -150,6 +150,29 @@ else
 	not_ok "two 16 MiB responses on one kept-alive connection" "codes: $out" "$(grep -E '^\*' "$T_LOGDIR/two.err" | tail -3)"
 fi
 
+# A pod that sends bytes after its answer (in the answer's last write, then on the idle
+# connection): the client gets exactly the answer, and the next requests are answered
+# exactly on a connection that was not spoiled.
+l7_counter() { $BUILD/inferlb --pin-dir "$PIN_DIR" stats -j 2>/dev/null | jq -r ".counters.$1 // 0"; }
+u0=$(l7_counter l7_unsolicited)
+out=$(nc curl -sS -m 60 -o "$T_LOGDIR/extra.out" -w '%{http_code} ' "http://$GW:$GW_PORT/v1/completions" -H "Host: $BULK_HOST" 	-H "Content-Type: application/json" -d '{"model":"bulk","prompt":"extra"}' --next -sS -m 60 -o "$T_LOGDIR/after.out" 	-w '%{http_code}' "http://$GW:$GW_PORT/v1/completions" -H "Host: $BULK_HOST" -H "Content-Type: application/json" 	-d '{"model":"bulk","prompt":"y"}' -v 2>"$T_LOGDIR/extra.err")
+sleep 0.5
+after2=$(bulk_get | sha256sum | cut -d' ' -f1)
+u1=$(l7_counter l7_unsolicited)
+got=$(sha256sum <"$T_LOGDIR/extra.out" | cut -d' ' -f1)
+got2=$(sha256sum <"$T_LOGDIR/after.out" | cut -d' ' -f1)
+if [ "$out" == "200 200" ] && [ "$got" == "$want" ] && [ "$got2" == "$want" ] && [ "$after2" == "$want" ] &&
+	! grep -qi "excess" "$T_LOGDIR/extra.err" && grep -q "Re-using existing connection" "$T_LOGDIR/extra.err"; then
+	ok "bytes a pod sends after its answer reach no client; the kept client connection and the next requests are exact"
+else
+	not_ok "bytes a pod sends after its answer reach no client" "codes $out, sha256 $got / $got2 / $after2 (want $want)" \
+		"$(grep -iE 'excess|^\*' "$T_LOGDIR/extra.err" | tail -3)"
+fi
+if [ "${L7_SPLICE:-sockmap}" == sockmap ]; then
+	[ "$((u1 - u0))" -ge 1 ] && ok "the verdict program counted them (l7_unsolicited +$((u1 - u0)))" ||
+		not_ok "the verdict program counts bytes nobody asked for" "l7_unsolicited $u0 -> $u1"
+fi
+
 # A slow client (4 MiB/s) reads all 16 MiB; the agent's memory does not grow with it.
 rss0=$(agent_rss_kb)
 got=$(bulk_get --limit-rate 4M | sha256sum | cut -d' ' -f1)
