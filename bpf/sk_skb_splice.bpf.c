@@ -146,6 +146,7 @@ static __always_inline void emit(__u32 kind, __u64 cookie, const struct l7_strea
 	ev->bytes = s->bytes;
 	ev->first_byte_ns = s->first_byte_ns;
 	ev->ts_ns = now;
+	ev->tail = kind == ILB_L7_EV_DONE_TAIL ? s->remaining : 0;
 	bpf_ringbuf_submit(ev, 0);
 }
 
@@ -157,7 +158,7 @@ int sk_skb_splice(struct __sk_buff *skb)
 	struct l7_stream *st = slot ? bpf_map_lookup_elem(&l7_stream_state, slot) : NULL;
 	struct walk w = { .skb = skb, .len = skb->len };
 	__u64 now = bpf_ktime_get_ns();
-	__u32 state, trailing = 0;
+	__u32 state;
 	long verdict;
 
 	if (!st) {
@@ -191,17 +192,18 @@ int sk_skb_splice(struct __sk_buff *skb)
 		return SK_PASS;
 	}
 	if (w.s.state == ILB_RESP_DONE && w.off < w.len) {
-		/* Bytes after the response's end in the same skb are nobody's: cut off, and the
-		 * connection is not reused (below). */
-		if (bpf_skb_change_tail(skb, w.off, 0)) {
-			st->state = ILB_RESP_ERROR;
-			emit(ILB_L7_EV_ERROR, cookie, &w.s, now);
-			return SK_PASS;
-		}
-		trailing = 1;
+		/* The response ends inside this skb and bytes nobody asked for follow it. The
+		 * skb cannot be cut (bpf_skb_change_tail refuses one whose headers lie before
+		 * its data, as a received one's do): it goes to the agent, which sends the
+		 * response's part itself; the connection is not reused. */
+		st->state = ILB_RESP_UNSOLICITED;
+		w.s.remaining = w.off;
+		emit(ILB_L7_EV_DONE_TAIL, cookie, &w.s, now);
 		stat_inc(ILB_STAT_L7_UNSOLICITED);
+		stat_inc(ILB_STAT_L7_TO_AGENT);
+		return SK_PASS;
 	}
-	w.s.bytes += trailing ? w.off : w.len;
+	w.s.bytes += w.len;
 	verdict = bpf_sk_redirect_hash(skb, &l7_clients, &w.s.client_cookie, 0);
 	if (verdict != SK_PASS) {
 		if (!(w.s.flags & ILB_STREAM_CLIENT_GONE))
@@ -212,8 +214,6 @@ int sk_skb_splice(struct __sk_buff *skb)
 		return SK_DROP;
 	}
 	*st = w.s;
-	if (trailing)
-		st->state = ILB_RESP_UNSOLICITED;
 	stat_inc(ILB_STAT_L7_REDIRECT);
 	if (w.s.state == ILB_RESP_DONE) {
 		stat_inc(ILB_STAT_L7_RESPONSES);

@@ -259,6 +259,8 @@ enum ilb_l7_event_kind {
 	ILB_L7_EV_DONE = 2, /* the response ended: the client's connection is free */
 	ILB_L7_EV_CLIENT_GONE = 3, /* a redirect found no client socket */
 	ILB_L7_EV_ERROR = 4, /* framing the kernel cannot follow */
+	ILB_L7_EV_DONE_TAIL = 5, /* the response ended inside an skb that more bytes follow:
+				  * that skb is the agent's, which sends the first `tail` bytes */
 };
 
 /* A record in the `l7_events` ring buffer. */
@@ -270,6 +272,7 @@ struct l7_event {
 	__u64 bytes;
 	__u64 first_byte_ns;
 	__u64 ts_ns;
+	__u64 tail; /* DONE_TAIL: the response's bytes at the head of the skb left to the agent */
 };
 
 #endif /* INFERLB_H */

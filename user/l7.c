@@ -193,6 +193,10 @@ void l7_client_flush(struct ilb_l7 *l7, struct l7_client *c)
 	}
 	if (c->out_off == c->out_len) {
 		c->out_off = c->out_len = 0;
+		if (c->done_when_flushed) {
+			c->done_when_flushed = false;
+			l7_client_response_done(l7, c, 0);
+		}
 	}
 }
 
@@ -319,6 +323,10 @@ static void on_client(struct ilb_l7 *l7, struct l7_client *c, uint32_t events)
 	if (c->state == L7_CLOSING) {
 		if (events & (EPOLLHUP | EPOLLERR))
 			client_free(l7, c);
+		else if (events & EPOLLRDHUP)
+			/* The client is done sending; what is left of ours drains on the tick. A
+			 * half-close would otherwise be reported on every wait until then. */
+			l7_watch(l7, c->fd, &c->obj, 0, false);
 		return;
 	}
 	if ((events & EPOLLOUT) && c->state == L7_STREAMING && c->backend && c->backend->piped) {
@@ -410,6 +418,14 @@ static int on_event(void *ctx, void *data, size_t len)
 		l7_backend_release(l7, c->backend, true);
 		l7_client_response_done(l7, c, ev->bytes);
 		break;
+	case ILB_L7_EV_DONE_TAIL:
+		/* The last skb is ours to read (l7_on_backend): the response's part of it goes
+		 * to the client after the kernel's bytes. */
+		count_ttft(l7, c, ev->first_byte_ns);
+		c->kernel_bytes += ev->bytes;
+		c->backend->tail_left = ev->tail;
+		l7_watch(l7, c->backend->fd, &c->backend->obj, EPOLLRDHUP | EPOLLIN, false);
+		break;
 	case ILB_L7_EV_CLIENT_GONE:
 		count(l7, ILB_L7_CLIENT_GONE);
 		client_free(l7, c);
@@ -477,6 +493,11 @@ static void tick(struct ilb_l7 *l7)
 			struct l7_stream s = { 0 };
 			uint64_t acked;
 
+			if (c->done_when_flushed && now > c->deadline_ns) {
+				count(l7, ILB_L7_STALLED); /* the response's last bytes wait for a client that reads nothing */
+				client_free(l7, c);
+				break;
+			}
 			if (l7->ticks % 100 || !c->backend || c->backend->piped)
 				break;
 			acked = tcp_acked(c->fd);

@@ -58,6 +58,7 @@ struct l7_client {
 	bool inflight_counted; /* backend_id's in-flight count holds this request */
 	uint64_t sent_ns;
 	bool ttft_counted; /* this response's first byte is in its pod's TTFT sum */
+	bool done_when_flushed; /* the response ends once the agent's bytes (out) have left */
 	char *forward; /* head and body for the backend */
 	size_t forward_len;
 	int pool;
@@ -88,6 +89,7 @@ struct l7_backend {
 	uint16_t port;	      /* and every activator address goes by one id */
 	bool connected, in_map;
 	uint32_t stream_slot; /* in `l7_stream_state`, while in_map */
+	uint64_t tail_left; /* the response's last bytes, in an skb the kernel left to the agent */
 	struct l7_client *client; /* the request it serves, NULL when idle */
 	size_t out_off; /* of client->forward written */
 	struct l7_backend *next_idle;

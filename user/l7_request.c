@@ -696,6 +696,33 @@ void l7_request_connect_failed(struct ilb_l7 *l7, struct l7_client *c)
 	l7_client_error(l7, c, 503, "the model server could not be reached", false, "1");
 }
 
+/* The response's last bytes, in the skb the kernel left us (bytes nobody asked for follow
+ * them there): to the client once the kernel's have left, then the response is done. */
+static void backend_tail(struct ilb_l7 *l7, struct l7_backend *b, struct l7_client *c)
+{
+	char buf[16384];
+
+	while (b->tail_left) {
+		ssize_t n = recv(b->fd, buf, b->tail_left < sizeof(buf) ? b->tail_left : sizeof(buf), MSG_DONTWAIT);
+
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n <= 0 || l7_client_write(l7, c, buf, n)) {
+			count(l7, ILB_L7_BAD_GATEWAY);
+			l7_backend_release(l7, b, false);
+			l7_client_close(l7, c);
+			return;
+		}
+		b->tail_left -= n;
+	}
+	if (c->backend_id < ILB_MAX_BACKENDS)
+		atomic_fetch_add(&l7->stats.backend[c->backend_id].responses, 1);
+	l7_backend_release(l7, b, false); /* what follows is nobody's */
+	c->done_when_flushed = true;
+	c->deadline_ns = ilb_now_ns() + (uint64_t)l7->cfg.stall_timeout_ms * 1000000;
+	l7_client_flush(l7, c);
+}
+
 void l7_on_backend(struct ilb_l7 *l7, struct l7_backend *b, uint32_t events)
 {
 	struct l7_client *c = b->client;
@@ -723,6 +750,10 @@ void l7_on_backend(struct ilb_l7 *l7, struct l7_backend *b, uint32_t events)
 	}
 	if (b->piped) {
 		l7_pipe_pump(l7, b);
+		return;
+	}
+	if ((events & EPOLLIN) && b->tail_left) {
+		backend_tail(l7, b, c);
 		return;
 	}
 	if (events & EPOLLIN) {

@@ -16,8 +16,14 @@
   idle HOST PORT VHOST MODEL
                             one request, then waits without a request: prints the seconds
                             until the gateway closes the connection
+  halfclose HOST PORT VHOST SIZE AGENT_PID
+                            a POST with Connection: close whose SIZE-byte answer it leaves
+                            unread; once the pod has sent it all, shuts its sending side and
+                            waits 2 s; then reads the answer. Prints the agent's CPU ms over
+                            those 2 s and whether the body arrived whole ("whole"/"short")
 """
 import json
+import os
 import socket
 import sys
 import time
@@ -157,6 +163,34 @@ def idle(host, port, vhost, model):
         print("open")
 
 
+def cpu_ms(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 // os.sysconf("SC_CLK_TCK")
+
+
+def halfclose(host, port, vhost, size, agent_pid):
+    body = b'{"model":"bulk","prompt":"x"}'
+    sock = socket.create_connection((host, port), timeout=30)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    sock.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
+                 b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (vhost.encode(), len(body), body))
+    first = sock.recv(1)
+    time.sleep(1.0)  # the pod has written it all; most of it waits for this client
+    sock.shutdown(socket.SHUT_WR)
+    before = cpu_ms(agent_pid)
+    time.sleep(2.0)
+    spent = cpu_ms(agent_pid) - before
+    data = bytearray(first)
+    while True:
+        chunk = sock.recv(1 << 20)
+        if not chunk:
+            break
+        data += chunk
+    head, _, rest = bytes(data).partition(b"\r\n\r\n")
+    print(spent, "whole" if rest == pattern(size) else "short %d" % len(rest))
+
+
 def main(argv):
     if len(argv) >= 4 and argv[0] == "serve":
         serve(argv[1], int(argv[2]), int(argv[3]))
@@ -168,6 +202,8 @@ def main(argv):
         burst(argv[1], int(argv[2]), argv[3], argv[4], int(argv[5]))
     elif len(argv) == 5 and argv[0] == "idle":
         idle(argv[1], int(argv[2]), argv[3], argv[4])
+    elif len(argv) == 6 and argv[0] == "halfclose":
+        halfclose(argv[1], int(argv[2]), argv[3], int(argv[4]), int(argv[5]))
     else:
         sys.stderr.write(__doc__)
         return 2
