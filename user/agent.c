@@ -395,6 +395,12 @@ int main(int argc, char **argv)
 	sigaddset(&stop_signals, SIGINT);
 	sigaddset(&stop_signals, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+	if (ilb_maps_pins_stale(a->pin_dir) || ilb_l7_kern_pins_stale(a->pin_dir)) {
+		/* An agent of another version left maps this one cannot load against: the data
+		 * path starts afresh (L4 flows find their pod again through Maglev). */
+		pr_warn("the data path under %s is another version's: replacing it", a->pin_dir);
+		cleanup_all(a);
+	}
 	err = ilb_maps_open(&a->maps, a->pin_dir);
 	if (err)
 		goto out;

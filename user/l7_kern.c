@@ -11,6 +11,7 @@
 #include <bpf/libbpf.h>
 #include "l7_kern.h"
 #include "log.h"
+#include "maps.h"
 #include "sk_lookup_l7.skel.h"
 #include "sk_skb_splice.skel.h"
 
@@ -167,6 +168,22 @@ void ilb_l7_kern_close(struct ilb_l7_kern *k)
 			close(*fds[i]);
 		*fds[i] = -1;
 	}
+}
+
+bool ilb_l7_kern_pins_stale(const char *pin_dir)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = pin_dir);
+	struct sk_skb_splice *splice = sk_skb_splice__open_opts(&opts);
+	struct sk_lookup_l7 *lookup = sk_lookup_l7__open_opts(&opts);
+	int stale = 0;
+
+	if (splice)
+		stale += ilb_maps_count_stale(splice->obj);
+	if (lookup)
+		stale += ilb_maps_count_stale(lookup->obj);
+	sk_skb_splice__destroy(splice);
+	sk_lookup_l7__destroy(lookup);
+	return stale > 0;
 }
 
 void ilb_l7_kern_detach(const char *pin_dir)

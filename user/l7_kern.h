@@ -27,6 +27,8 @@ struct ilb_l7_kern {
  * verdict to `l7_backends` and sk_lookup_l7 to the current network namespace. */
 int ilb_l7_kern_open(struct ilb_l7_kern *k, const char *pin_dir);
 void ilb_l7_kern_close(struct ilb_l7_kern *k);
+/* True when the L7 lane's pinned maps under pin_dir are of another version's shape. */
+bool ilb_l7_kern_pins_stale(const char *pin_dir);
 /* Removes the sk_lookup link (used by --cleanup; the maps go with ilb_maps_unpin). */
 void ilb_l7_kern_detach(const char *pin_dir);
 

@@ -50,6 +50,52 @@ mkdir:
 	return 0;
 }
 
+int ilb_maps_count_stale(struct bpf_object *obj)
+{
+	struct bpf_map *map;
+	int stale = 0;
+
+	bpf_object__for_each_map(map, obj) {
+		const char *path = bpf_map__pin_path(map); /* set at open for LIBBPF_PIN_BY_NAME */
+		struct bpf_map_info info = { 0 };
+		uint32_t len = sizeof(info);
+		int fd;
+
+		if (!path)
+			continue;
+		fd = bpf_obj_get(path);
+		if (fd < 0)
+			continue;
+		/* what libbpf compares before it reuses a pinned map */
+		if (!bpf_obj_get_info_by_fd(fd, &info, &len) &&
+		    (info.type != bpf_map__type(map) || info.key_size != bpf_map__key_size(map) ||
+		     info.value_size != bpf_map__value_size(map) || info.max_entries != bpf_map__max_entries(map) ||
+		     info.map_flags != bpf_map__map_flags(map))) {
+			pr_warn("%s: pinned by another version (type %u, key %u, value %u, %u entries, flags %#x; this "
+				"agent's: type %u, key %u, value %u, %u entries, flags %#x)",
+				path, info.type, info.key_size, info.value_size, info.max_entries, info.map_flags,
+				bpf_map__type(map), bpf_map__key_size(map), bpf_map__value_size(map),
+				bpf_map__max_entries(map), bpf_map__map_flags(map));
+			stale++;
+		}
+		close(fd);
+	}
+	return stale;
+}
+
+bool ilb_maps_pins_stale(const char *pin_dir)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = pin_dir);
+	struct xdp_steer *skel = xdp_steer__open_opts(&opts);
+	int stale;
+
+	if (!skel)
+		return false;
+	stale = ilb_maps_count_stale(skel->obj);
+	xdp_steer__destroy(skel);
+	return stale > 0;
+}
+
 int ilb_maps_open(struct ilb_maps *m, const char *pin_dir)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = pin_dir);

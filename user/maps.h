@@ -19,6 +19,12 @@ struct ilb_maps {
 /* Mounts bpffs at /sys/fs/bpf when it is not, creates pin_dir and loads or adopts the maps. */
 int ilb_maps_open(struct ilb_maps *m, const char *pin_dir);
 void ilb_maps_close(struct ilb_maps *m);
+/* Maps pinned for obj (opened with a pin root) whose shape differs from obj's: an agent of
+ * another version pinned them, and loading obj would fail on them. Each is logged. */
+struct bpf_object;
+int ilb_maps_count_stale(struct bpf_object *obj);
+/* True when the L4 lane's pinned maps under pin_dir are of another version's shape. */
+bool ilb_maps_pins_stale(const char *pin_dir);
 /* Removes every pin under pin_dir (the maps go when their last user does) and the directory. */
 int ilb_maps_unpin(const char *pin_dir);
 

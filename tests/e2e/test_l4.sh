@@ -90,6 +90,25 @@ check_eq "new connections work after the restart" "0" "$errs"
 stats_before=$(bpftool map dump pinned "$PIN_DIR/stats" | grep -c value)
 [ "$stats_before" -gt 0 ] && ok "per-CPU stats readable with bpftool" || not_ok "per-CPU stats readable with bpftool"
 
+# An agent of another version pinned `stats` with another shape (here 5 counters): this one
+# cannot load against it, so it replaces the data path and serves.
+kill "$PID_agent"
+wait "$PID_agent" 2>/dev/null
+rm -f "$PIN_DIR/stats"
+bpftool map create "$PIN_DIR/stats" type percpu_array key 4 value 8 entries 5 name stats 2>&1 | head -2
+: >"$T_LOGDIR/agent.log"
+agent_start
+wait_for 10 test -S "$SOCK"
+read -r c1 c2 c3 errs <<<"$(count_pods 30)"
+want=$($BUILD/inferlb --pin-dir "$PIN_DIR" stats -j | jq '.counters | length')
+got=$(bpftool -j map show pinned "$PIN_DIR/stats" | jq .max_entries)
+if grep -q "another version" "$T_LOGDIR/agent.log" && [ "$errs" == 0 ] && [ "$got" == "$want" ]; then
+	ok "maps pinned by another version: the agent replaces the data path and serves (stats $got entries)"
+else
+	not_ok "maps pinned by another version are replaced" "errors $errs, stats entries $got (want $want)" \
+		"$(grep -m3 -E "another version|maps" "$T_LOGDIR/agent.log")"
+fi
+
 kill "$PID_agent"
 wait "$PID_agent" 2>/dev/null
 nn_host "$BUILD/inferlb-agent" --cleanup --iface uplink --pin-dir "$PIN_DIR" >/dev/null 2>&1
