@@ -366,6 +366,14 @@ void l7_client_response_done(struct ilb_l7 *l7, struct l7_client *c, uint64_t by
 {
 	l7_hold_release(l7, c);
 	c->kernel_bytes += bytes;
+	if (c->out_len && c->keep_alive) {
+		/* The agent's own bytes (an error, an answer's tail) still wait for the kernel's:
+		 * the next request waits for them, or its answer could overtake them. */
+		c->done_when_flushed = true;
+		c->state = L7_STREAMING;
+		c->deadline_ns = ilb_now_ns() + (uint64_t)l7->cfg.stall_timeout_ms * 1000000;
+		return;
+	}
 	l7_request_clear(c);
 	if (!c->keep_alive) {
 		l7_client_close(l7, c);
@@ -494,7 +502,7 @@ static void tick(struct ilb_l7 *l7)
 			uint64_t acked;
 
 			if (c->done_when_flushed && now > c->deadline_ns) {
-				count(l7, ILB_L7_STALLED); /* the response's last bytes wait for a client that reads nothing */
+				count(l7, ILB_L7_STALLED); /* the agent's bytes wait for a client that reads nothing */
 				client_free(l7, c);
 				break;
 			}

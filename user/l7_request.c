@@ -718,9 +718,7 @@ static void backend_tail(struct ilb_l7 *l7, struct l7_backend *b, struct l7_clie
 	if (c->backend_id < ILB_MAX_BACKENDS)
 		atomic_fetch_add(&l7->stats.backend[c->backend_id].responses, 1);
 	l7_backend_release(l7, b, false); /* what follows is nobody's */
-	c->done_when_flushed = true;
-	c->deadline_ns = ilb_now_ns() + (uint64_t)l7->cfg.stall_timeout_ms * 1000000;
-	l7_client_flush(l7, c);
+	l7_client_response_done(l7, c, 0);
 }
 
 void l7_on_backend(struct ilb_l7 *l7, struct l7_backend *b, uint32_t events)

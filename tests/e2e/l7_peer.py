@@ -16,6 +16,12 @@
   idle HOST PORT VHOST MODEL
                             one request, then waits without a request: prints the seconds
                             until the gateway closes the connection
+  pipeline-error HOST PORT VHOST SIZE
+                            one connection, three requests in a single write: a POST
+                            answered with SIZE bytes, one with a body that is not JSON
+                            (400 from the gateway itself), the first again; reads nothing
+                            for 1.5 s, then prints each status and whether each 200's body
+                            is whole, in order
   halfclose HOST PORT VHOST SIZE AGENT_PID
                             a POST with Connection: close whose SIZE-byte answer it leaves
                             unread; once the pod has sent it all, shuts its sending side and
@@ -163,6 +169,21 @@ def idle(host, port, vhost, model):
         print("open")
 
 
+def pipeline_error(host, port, vhost, size):
+    good = b'{"model":"bulk","prompt":"x"}'
+    req = (b"POST /v1/completions HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
+           b"Content-Length: %%d\r\n\r\n" % vhost.encode())
+    sock = socket.create_connection((host, port), timeout=30)
+    sock.sendall((req % len(good)) + good + (req % 1) + b"{" + (req % len(good)) + good)
+    time.sleep(1.5)
+    reader = Reader(sock)
+    out = []
+    for _ in range(3):
+        status, body = reader.response()
+        out.append("%d%s" % (status, "" if status != 200 else "-whole" if body == pattern(size) else "-broken"))
+    print(" ".join(out))
+
+
 def cpu_ms(pid):
     with open("/proc/%d/stat" % pid) as f:
         fields = f.read().rsplit(")", 1)[1].split()
@@ -202,6 +223,8 @@ def main(argv):
         burst(argv[1], int(argv[2]), argv[3], argv[4], int(argv[5]))
     elif len(argv) == 5 and argv[0] == "idle":
         idle(argv[1], int(argv[2]), argv[3], argv[4])
+    elif len(argv) == 5 and argv[0] == "pipeline-error":
+        pipeline_error(argv[1], int(argv[2]), argv[3], int(argv[4]))
     elif len(argv) == 6 and argv[0] == "halfclose":
         halfclose(argv[1], int(argv[2]), argv[3], int(argv[4]), int(argv[5]))
     else:

@@ -203,6 +203,12 @@ out=$(nc python3 "$PEER" pipeline "$GW" "$GW_PORT" qwen.default.example.com "$SE
 [ "$out" == "3 7 5" ] && ok "three pipelined requests answered in order (completion tokens $out)" ||
 	not_ok "pipelined requests answered in order" "got: $out (want 3 7 5)"
 
+# Pipelined behind a 16 MiB answer the client has not read yet, a request the gateway
+# answers itself (400) and then one for the pod: the three answers arrive in order, whole.
+out=$(nc python3 "$PEER" pipeline-error "$GW" "$GW_PORT" "$BULK_HOST" "$BIG" 2>&1)
+[ "$out" == "200-whole 400 200-whole" ] && ok "a gateway's own answer between two pod answers keeps its place ($out)" ||
+	not_ok "a gateway's own answer between two pod answers keeps its place" "got: ${out:0:300}"
+
 # An idle kept-alive connection is closed after --idle-timeout (1.5 s).
 out=$(nc python3 "$PEER" idle "$GW" "$GW_PORT" qwen.default.example.com "$SEED_MODEL" 2>&1)
 if awk -v s="$out" 'BEGIN { exit !(s + 0 >= 1.3 && s + 0 <= 4) }' && [[ "$out" =~ ^[0-9.]+$ ]]; then
