@@ -246,7 +246,8 @@ static void via_activator(struct ilb_l7 *l7, struct l7_client *c, struct ilb_oai
 	backend_connect(l7, c, &pool->activator[i]);
 }
 
-/* No pod of a scaled-to-zero pool: the request waits (its client's reads paused). */
+/* No pod of a scaled-to-zero pool: the request waits (what its client sends meanwhile waits
+ * in the socket: on_client stops reading it). */
 static void hold(struct ilb_l7 *l7, struct l7_client *c)
 {
 	if (!c->held) {
