@@ -133,7 +133,7 @@ static long walk_step(__u32 i, struct walk *w)
 	return 0;
 }
 
-static __always_inline void emit(__u32 kind, __u64 cookie, const struct l7_stream *s, __u64 now)
+static __always_inline void emit(__u32 kind, __u64 cookie, const struct l7_stream *s, __u64 now, __u64 tail)
 {
 	struct l7_event *ev = bpf_ringbuf_reserve(&l7_events, sizeof(*ev), 0);
 
@@ -146,7 +146,7 @@ static __always_inline void emit(__u32 kind, __u64 cookie, const struct l7_strea
 	ev->bytes = s->bytes;
 	ev->first_byte_ns = s->first_byte_ns;
 	ev->ts_ns = now;
-	ev->tail = kind == ILB_L7_EV_DONE_TAIL ? s->remaining : 0;
+	ev->tail = tail;
 	bpf_ringbuf_submit(ev, 0);
 }
 
@@ -183,11 +183,11 @@ int sk_skb_splice(struct __sk_buff *skb)
 	/* The first byte is told apart only when the response goes on: a response that ends
 	 * in its first skb carries its first-byte time in the end event. */
 	if (!st->first_byte_ns && w.s.state != ILB_RESP_DONE)
-		emit(ILB_L7_EV_FIRST_BYTE, cookie, &w.s, now);
+		emit(ILB_L7_EV_FIRST_BYTE, cookie, &w.s, now, 0);
 	if (w.s.state == ILB_RESP_ERROR) {
 		/* The agent reads these bytes and ends the exchange itself. */
 		st->state = ILB_RESP_ERROR;
-		emit(ILB_L7_EV_ERROR, cookie, &w.s, now);
+		emit(ILB_L7_EV_ERROR, cookie, &w.s, now, 0);
 		stat_inc(ILB_STAT_L7_TO_AGENT);
 		return SK_PASS;
 	}
@@ -197,8 +197,7 @@ int sk_skb_splice(struct __sk_buff *skb)
 		 * its data, as a received one's do): it goes to the agent, which sends the
 		 * response's part itself; the connection is not reused. */
 		st->state = ILB_RESP_UNSOLICITED;
-		w.s.remaining = w.off;
-		emit(ILB_L7_EV_DONE_TAIL, cookie, &w.s, now);
+		emit(ILB_L7_EV_DONE_TAIL, cookie, &w.s, now, w.off);
 		stat_inc(ILB_STAT_L7_UNSOLICITED);
 		stat_inc(ILB_STAT_L7_TO_AGENT);
 		return SK_PASS;
@@ -207,7 +206,7 @@ int sk_skb_splice(struct __sk_buff *skb)
 	verdict = bpf_sk_redirect_hash(skb, &l7_clients, &w.s.client_cookie, 0);
 	if (verdict != SK_PASS) {
 		if (!(w.s.flags & ILB_STREAM_CLIENT_GONE))
-			emit(ILB_L7_EV_CLIENT_GONE, cookie, &w.s, now);
+			emit(ILB_L7_EV_CLIENT_GONE, cookie, &w.s, now, 0);
 		w.s.flags |= ILB_STREAM_CLIENT_GONE;
 		*st = w.s;
 		stat_inc(ILB_STAT_L7_CLIENT_GONE);
@@ -217,7 +216,7 @@ int sk_skb_splice(struct __sk_buff *skb)
 	stat_inc(ILB_STAT_L7_REDIRECT);
 	if (w.s.state == ILB_RESP_DONE) {
 		stat_inc(ILB_STAT_L7_RESPONSES);
-		emit(ILB_L7_EV_DONE, cookie, &w.s, now);
+		emit(ILB_L7_EV_DONE, cookie, &w.s, now, 0);
 	}
 	return SK_PASS;
 }
