@@ -227,25 +227,22 @@ CONF
 	wait_for 5 np "$i" curl -sf -m 1 "http://198.19.$i.2:8000/whoami"
 }
 
-# pool_manifest NAME VIP FILE PODS...: an InferencePool (an L4 VIP when VIP is set) with its Pods.
-pool_manifest() {
-	local name=$1 vip=$2 file=$3
-	shift 3
-	local f=$file.tmp i
-	{
-		cat <<YAML
+# pool_yaml NAME [VIP]: InferencePool NAME (pods labelled app: NAME, port 8000, FailOpen; an
+# L4 VIP when VIP is set), printed.
+pool_yaml() {
+	cat <<YAML
 apiVersion: inference.networking.k8s.io/v1
 kind: InferencePool
 metadata:
-  name: $name
+  name: $1
   namespace: default
 YAML
-		[ -n "$vip" ] && printf '  annotations:\n    inferlb.io/vip: "%s"\n' "$vip"
-		cat <<YAML
+	[ -n "${2:-}" ] && printf '  annotations:\n    inferlb.io/vip: "%s"\n' "$2"
+	cat <<YAML
 spec:
   selector:
     matchLabels:
-      app: $name
+      app: $1
   targetPorts:
   - number: 8000
   endpointPickerRef:
@@ -254,6 +251,15 @@ spec:
       number: 9002
     failureMode: FailOpen
 YAML
+}
+
+# pool_manifest NAME VIP FILE PODS...: an InferencePool (an L4 VIP when VIP is set) with its Pods.
+pool_manifest() {
+	local name=$1 vip=$2 file=$3
+	shift 3
+	local f=$file.tmp i
+	{
+		pool_yaml "$name" "$vip"
 		for i in "$@"; do
 			cat <<YAML
 ---

@@ -264,24 +264,7 @@ scrape_requests() { nn curl -sf -m 2 http://198.19.200.2:8001/status | awk '/^ *
 scrape_manifest() { # FILE N: pool "scrape" with N Ready pods
 	local f=$1 n=$2 i
 	{
-		cat <<YAML
-apiVersion: inference.networking.k8s.io/v1
-kind: InferencePool
-metadata:
-  name: scrape
-  namespace: default
-spec:
-  selector:
-    matchLabels:
-      app: scrape
-  targetPorts:
-  - number: 8000
-  endpointPickerRef:
-    name: inferlb
-    port:
-      number: 9002
-    failureMode: FailOpen
-YAML
+		pool_yaml scrape
 		for i in $(seq 1 "$n"); do
 			printf -- '---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: scrape-%d\n  namespace: default\n  labels:\n    app: scrape\nstatus:\n  podIP: %s\n  conditions:\n  - type: Ready\n    status: "True"\n' \
 				"$i" "$(scrape_ip "$i")"
@@ -453,25 +436,8 @@ sync_manifests() {
 	mkdir -p "$dir"
 	rm -f "$dir"/*.yaml
 	for k in $(seq 1 "$SYNC_POOLS"); do
-		cat <<YAML
----
-apiVersion: inference.networking.k8s.io/v1
-kind: InferencePool
-metadata:
-  name: sync$k
-  namespace: default
-spec:
-  selector:
-    matchLabels:
-      app: sync$k
-  targetPorts:
-  - number: 8000
-  endpointPickerRef:
-    name: inferlb
-    port:
-      number: 9002
-    failureMode: FailOpen
-YAML
+		echo ---
+		pool_yaml "sync$k"
 	done >"$dir/pools.yaml"
 	[ "$n" -gt 0 ] || return 0
 	awk -v n="$n" -v per="$SYNC_POOL_PODS" -v inpools="$SYNC_BACKENDS" "$SYNC_ADDR_AWK"' BEGIN {
