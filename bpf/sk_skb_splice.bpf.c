@@ -52,7 +52,8 @@ static __always_inline int line_skippable(const struct l7_stream *s)
 }
 
 /* Bytes before the next '\n' among the 8 at off, 8 if none: one helper call for eight
- * bytes of a header line instead of eight. */
+ * bytes of a header line instead of eight. The 8 bytes become the walk's word, so the
+ * '\n' found is then read from it without another load. */
 static __always_inline __u32 line_skip(struct walk *w)
 {
 	__u64 v, x, m;
@@ -60,6 +61,9 @@ static __always_inline __u32 line_skip(struct walk *w)
 
 	if (bpf_skb_load_bytes(w->skb, w->off, &v, 8))
 		return 0;
+	w->word = v;
+	w->word_off = w->off;
+	w->word_len = 8;
 	x = v ^ 0x0a0a0a0a0a0a0a0aULL;
 	/* high bit of each zero byte of x; the lowest one marks the first '\n' */
 	m = (x - 0x0101010101010101ULL) & ~x & 0x8080808080808080ULL;
