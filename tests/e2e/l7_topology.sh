@@ -86,6 +86,26 @@ YAML
 	mv "$f" "$MANIFESTS/seed.yaml"
 }
 
+# knative_gateway_yaml: the seed's Gateway as Knative's guide writes it, its address in the
+# inferlb.io/vip annotation; printed.
+knative_gateway_yaml() {
+	cat <<YAML
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata:
+  name: knative-gateway
+  namespace: knative-serving
+  annotations:
+    inferlb.io/vip: "$GW"
+spec:
+  gatewayClassName: ack-gateway
+  listeners:
+  - name: llm-gw
+    protocol: HTTP
+    port: $GW_PORT
+YAML
+}
+
 SEED_BODY='{"model": "'"$SEED_MODEL"'", "messages": [{"role": "user", "content": "Explain Kubernetes in one sentence."}], "max_tokens": 50}'
 
 # seed_curl [ARGS...]: the seed's step 5, from the client namespace.

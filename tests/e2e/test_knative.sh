@@ -15,21 +15,7 @@ REPO=$(cd "$(dirname "$0")/../.." && pwd)
 # The seed's Service exactly as examples/seed has it, and the seed's Gateway with an address.
 write_kn() {
 	cp "$REPO/examples/seed/qwen-service.yaml" "$MANIFESTS/qwen-service.yaml"
-	cat >"$MANIFESTS/gateway.yaml.tmp" <<YAML
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata:
-  name: knative-gateway
-  namespace: knative-serving
-  annotations:
-    inferlb.io/vip: "$GW"
-spec:
-  gatewayClassName: ack-gateway
-  listeners:
-  - name: llm-gw
-    protocol: HTTP
-    port: $GW_PORT
-YAML
+	knative_gateway_yaml >"$MANIFESTS/gateway.yaml.tmp"
 	mv "$MANIFESTS/gateway.yaml.tmp" "$MANIFESTS/gateway.yaml"
 }
 

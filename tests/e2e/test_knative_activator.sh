@@ -26,24 +26,6 @@ done
 
 put() { cat >"$MANIFESTS/$1.tmp" && mv "$MANIFESTS/$1.tmp" "$MANIFESTS/$1"; }
 
-gateway_yaml() {
-	cat <<YAML
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata:
-  name: knative-gateway
-  namespace: knative-serving
-  annotations:
-    inferlb.io/vip: "$GW"
-spec:
-  gatewayClassName: ack-gateway
-  listeners:
-  - name: llm-gw
-    protocol: HTTP
-    port: $GW_PORT
-YAML
-}
-
 # The seed's Service with the status Knative gives it: its one revision, qwen-00001.
 service_yaml() {
 	python3 - "$REPO/examples/seed/qwen-service.yaml" <<'PY'
@@ -174,7 +156,7 @@ wait_for 5 np 2 curl -sf "http://$ACT:8012/healthz" || not_ok "the stand-in acti
 
 # ==== from manifests
 
-gateway_yaml | put gateway.yaml
+knative_gateway_yaml | put gateway.yaml
 service_yaml | put qwen-service.yaml
 sks_yaml Proxy | put sks.yaml
 eps_yaml "$ACT" "" | put eps.yaml
@@ -267,7 +249,7 @@ ADMIN=http://127.0.0.1:$((API_PORT + 1))
 D=$T_LOGDIR
 "$ROOT/tools/fake-apiserver/gen-certs.sh" "$D/certs" "$API" || { not_ok "gen-certs.sh"; t_done; exit 1; }
 mkdir -p "$D/k8s"
-gateway_yaml >"$D/k8s/gateway.yaml"
+knative_gateway_yaml >"$D/k8s/gateway.yaml"
 service_yaml >"$D/k8s/service.yaml"
 sks_yaml Proxy >"$D/k8s/sks.yaml"
 eps_yaml "$ACT" "" >"$D/k8s/eps.yaml"
