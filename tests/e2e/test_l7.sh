@@ -13,7 +13,7 @@ NODE_DIR=$(cd "$(dirname "$0")/../node" && pwd)
 
 agent_l7_start() {
 	bg agent nsenter --net="/run/netns/$NS_NODE" "$BUILD/inferlb-agent" --manifests "$MANIFESTS" --iface uplink \
-		--pin-dir "$PIN_DIR" --socket "$SOCK" --metrics-addr off --keep --max-body 200000 \
+		--pin-dir "$PIN_DIR" --socket "$SOCK" --metrics-addr 127.0.0.1:9464 --keep --max-body 200000 \
 		--header-timeout 1000 --splice "${L7_SPLICE:-sockmap}" -v
 }
 
@@ -38,6 +38,17 @@ wait_for 10 nn_host test -S "$SOCK"
 out=$(wait_for 10 seed_curl -f >/dev/null; seed_curl)
 if grep -q '"choices"' <<<"$out" && grep -q '"content"' <<<"$out"; then ok "the seed's curl (Host qwen.default.example.com, port 8888) gets choices"; else
 	not_ok "the seed's curl gets choices" "got: ${out:0:300}" "$(grep -v libbpf "$T_LOGDIR/agent.log" | tail -5)"
+fi
+
+# Each answered request counts its pod's response and time to first byte (the kernel's
+# events on the sockmap, the agent's own reads on the pipe path).
+read -r responses ttft <<<"$(nn_host curl -sf -m 2 http://127.0.0.1:9464/metrics | awk '
+	/^inferlb_pod_responses_total/ { r += $NF } /^inferlb_pod_ttft_seconds_sum/ { t += $NF }
+	END { printf "%d %.6f\n", r, t }')"
+if [ "${responses:-0}" -ge 1 ] && awk -v t="${ttft:-0}" -v r="${responses:-0}" 'BEGIN { exit !(t > 0 && t / r < 5) }'; then
+	ok "the pods' responses ($responses) and time to first byte (${ttft} s summed) are counted"
+else
+	not_ok "the pods' responses and time to first byte are counted" "responses ${responses:-?}, ttft sum ${ttft:-?} s"
 fi
 
 out=$(nc curl -s -m 5 "http://$GW:$GW_PORT/v1/models" -H "Host: qwen.default.example.com")
