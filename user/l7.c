@@ -396,7 +396,7 @@ void l7_client_response_done(struct ilb_l7 *l7, struct l7_client *c, uint64_t by
 
 /* ---- kernel events ---- */
 
-static void count_ttft(struct ilb_l7 *l7, struct l7_client *c, uint64_t first_byte_ns)
+void l7_count_ttft(struct ilb_l7 *l7, struct l7_client *c, uint64_t first_byte_ns)
 {
 	if (c->ttft_counted || first_byte_ns <= c->sent_ns || c->backend_id >= ILB_MAX_BACKENDS)
 		return;
@@ -417,10 +417,10 @@ static int on_event(void *ctx, void *data, size_t len)
 		return 0; /* a stream already ended by the agent */
 	switch (ev->kind) {
 	case ILB_L7_EV_FIRST_BYTE:
-		count_ttft(l7, c, ev->first_byte_ns);
+		l7_count_ttft(l7, c, ev->first_byte_ns);
 		break;
 	case ILB_L7_EV_DONE:
-		count_ttft(l7, c, ev->first_byte_ns); /* a response in one skb has no first-byte event */
+		l7_count_ttft(l7, c, ev->first_byte_ns); /* a response in one skb has no first-byte event */
 		if (c->backend_id < ILB_MAX_BACKENDS)
 			atomic_fetch_add(&l7->stats.backend[c->backend_id].responses, 1);
 		l7_backend_release(l7, c->backend, true);
@@ -429,7 +429,7 @@ static int on_event(void *ctx, void *data, size_t len)
 	case ILB_L7_EV_DONE_TAIL:
 		/* The last skb is ours to read (l7_on_backend): the response's part of it goes
 		 * to the client after the kernel's bytes. */
-		count_ttft(l7, c, ev->first_byte_ns);
+		l7_count_ttft(l7, c, ev->first_byte_ns);
 		c->kernel_bytes += ev->bytes;
 		c->backend->tail_left = ev->tail;
 		l7_watch(l7, c->backend->fd, &c->backend->obj, EPOLLRDHUP | EPOLLIN, false);

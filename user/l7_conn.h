@@ -135,6 +135,9 @@ void l7_defer_free(struct ilb_l7 *l7, struct l7_object *obj);
  * waits for is no syscall. */
 int l7_watch(struct ilb_l7 *l7, int fd, struct l7_object *obj, uint32_t events, bool add);
 void l7_client_close(struct ilb_l7 *l7, struct l7_client *c);
+/* The response's first byte came at first_byte_ns: its time to first token goes into its
+ * pod's sum, once per response (the kernel's events and the pipe path alike). */
+void l7_count_ttft(struct ilb_l7 *l7, struct l7_client *c, uint64_t first_byte_ns);
 int l7_client_write(struct ilb_l7 *l7, struct l7_client *c, const char *data, size_t len);
 void l7_client_flush(struct ilb_l7 *l7, struct l7_client *c);
 void l7_client_error(struct ilb_l7 *l7, struct l7_client *c, int status, const char *message, bool keep_alive,

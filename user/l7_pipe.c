@@ -134,8 +134,7 @@ static ssize_t fill_once(struct ilb_l7 *l7, struct l7_backend *b, char *peek, si
 		return n;
 	if (!s->first_byte_ns) {
 		s->first_byte_ns = ilb_now_ns();
-		if (b->id < ILB_MAX_BACKENDS && s->first_byte_ns > c->sent_ns)
-			atomic_fetch_add(&l7->stats.backend[b->id].ttft_ns_sum, s->first_byte_ns - c->sent_ns);
+		l7_count_ttft(l7, c, s->first_byte_ns);
 	}
 	s->bytes += n;
 	b->in_pipe += n;
