@@ -7,7 +7,8 @@
  *
  * Only the head and chunk-size lines are read byte by byte; body and chunk data are
  * skipped by length. Anything the kernel cannot follow, and any socket without a stream,
- * is passed to the agent (SK_PASS), which reads it itself. Bytes on a kept connection with
+ * is passed to the agent (SK_PASS), which reads it itself; a small response that arrives
+ * whole goes to it inside its end event. Bytes on a kept connection with
  * no request in flight are dropped and the slot marked: the agent closes that connection
  * rather than reuse it, and need not watch idle connections for reading. */
 #include "vmlinux.h"
@@ -82,6 +83,83 @@ static __always_inline __u32 line_skip(struct walk *w)
 	return n;
 }
 
+/* Nonzero when a byte of v is c: the high bit of each zero byte of v ^ c..c (a borrow may
+ * mark bytes above a true one too, which only matters for where, not whether). */
+static __always_inline __u64 has_byte(__u64 v, __u8 c)
+{
+	__u64 x = v ^ (0x0101010101010101ULL * c);
+
+	return (x - 0x0101010101010101ULL) & ~x & 0x8080808080808080ULL;
+}
+
+/* Lower-case letters match themselves and their capitals under `| 0x20`; other bytes must
+ * match exactly, so only a letter's position of the mask has it. */
+#define MASK_CONTENT_ 0x0020202020202020ULL /* "content-" */
+#define MASK_LETTERS8 0x2020202020202020ULL /* "transfer" */
+#define MASK_LENGTH_COLON 0x0000202020202020ULL /* "length:" */
+#define MASK_ENCODIN 0x2020202020202000ULL /* "-encodin" */
+
+/* Where the head's byte path would only learn the status code or which field a line is,
+ * eight bytes (twelve for the status line) at a time, with the very result the byte path
+ * would reach: taken only when the bytes hold no CR or LF, the one byte the byte path
+ * treats apart. Returns the bytes consumed, 0 to leave them to the byte path. */
+static __always_inline __u32 head_words(struct walk *w)
+{
+	struct l7_stream *s = &w->s;
+	__u32 n = s->line_len, take = 8, code = 0;
+	__u64 v;
+
+	if (!(s->flags & STREAM_STATUS_READ)) {
+		/* "HTTP/1.1 200": the code is bytes 9..11 */
+		if (n != 0 || w->len - w->off < 16 || bpf_skb_load_bytes(w->skb, w->off, &v, 8))
+			return 0;
+		if (has_byte(v, '\r') || has_byte(v, '\n'))
+			return 0;
+		if (bpf_skb_load_bytes(w->skb, w->off + 8, &v, 8))
+			return 0;
+		v &= 0xffffffffULL; /* bytes 8..11 */
+		if (has_byte(v | 0xffffffff00000000ULL, '\r') || has_byte(v | 0xffffffff00000000ULL, '\n'))
+			return 0;
+		for (int i = 1; i <= 3; i++) {
+			__u8 c = v >> (8 * i);
+
+			if (c < '0' || c > '9')
+				s->state = ILB_RESP_ERROR;
+			code = code * 10 + (c - '0');
+		}
+		s->status = s->status * 1000 + code;
+		s->line_len = 12;
+		w->off += 12;
+		return 12;
+	}
+	if (!((n == 0 && s->field == (ILB_FIELD_CONTENT_LENGTH | ILB_FIELD_TRANSFER_ENCODING)) ||
+	      (n == 8 && (s->field == ILB_FIELD_CONTENT_LENGTH || s->field == ILB_FIELD_TRANSFER_ENCODING))))
+		return 0;
+	if (bpf_skb_load_bytes(w->skb, w->off, &v, 8) || has_byte(v, '\r') || has_byte(v, '\n'))
+		return 0;
+	if (n == 0) {
+		if ((v | MASK_CONTENT_) == pack8("content-"))
+			s->field = ILB_FIELD_CONTENT_LENGTH;
+		else if ((v | MASK_LETTERS8) == pack8("transfer"))
+			s->field = ILB_FIELD_TRANSFER_ENCODING;
+		else
+			s->field = 0;
+	} else if (s->field == ILB_FIELD_CONTENT_LENGTH) {
+		take = 7;
+		if (((v | MASK_LENGTH_COLON) & 0x00ffffffffffffffULL) == pack8("length:\0")) {
+			s->field = ILB_FIELD_VALUE_CL;
+			s->length = 0;
+		} else {
+			s->field = 0;
+		}
+	} else if ((v | MASK_ENCODIN) != pack8("-encodin")) {
+		s->field = 0;
+	}
+	s->line_len = n + take;
+	w->off += take;
+	return take;
+}
+
 /* One step of bpf_loop: skip a run of body bytes or of a line's bytes, or read one
  * framing byte. */
 static long walk_step(__u32 i, struct walk *w)
@@ -101,6 +179,8 @@ static long walk_step(__u32 i, struct walk *w)
 			return 0;
 		}
 	}
+	if (s->state == ILB_RESP_HEAD && head_words(w))
+		return 0;
 	switch (s->state) {
 	case ILB_RESP_BODY_LENGTH:
 	case ILB_RESP_CHUNK_DATA: {
@@ -137,12 +217,9 @@ static long walk_step(__u32 i, struct walk *w)
 	return 0;
 }
 
-static __always_inline void emit(__u32 kind, __u64 cookie, const struct l7_stream *s, __u64 now, __u64 tail)
+static __always_inline void event_fill(struct l7_event *ev, __u32 kind, __u64 cookie, const struct l7_stream *s,
+				       __u64 now, __u64 tail)
 {
-	struct l7_event *ev = bpf_ringbuf_reserve(&l7_events, sizeof(*ev), 0);
-
-	if (!ev)
-		return;
 	ev->kind = kind;
 	ev->status = s->status;
 	ev->stream_id = s->stream_id;
@@ -151,7 +228,58 @@ static __always_inline void emit(__u32 kind, __u64 cookie, const struct l7_strea
 	ev->first_byte_ns = s->first_byte_ns;
 	ev->ts_ns = now;
 	ev->tail = tail;
+}
+
+static __always_inline void emit(__u32 kind, __u64 cookie, const struct l7_stream *s, __u64 now, __u64 tail)
+{
+	struct l7_event *ev = bpf_ringbuf_reserve(&l7_events, sizeof(*ev), 0);
+
+	if (!ev)
+		return;
+	event_fill(ev, kind, cookie, s, now, tail);
 	bpf_ringbuf_submit(ev, 0);
+}
+
+/* Reserves a record of a constant size (the ring wants one) and copies the skb behind the
+ * event; false when the ring is full. */
+#define RESERVE_INLINE(room, ev, skb, len)                                                         \
+	({                                                                                         \
+		bool ok_ = false;                                                                  \
+		ev = bpf_ringbuf_reserve(&l7_events, sizeof(*ev) + (room), 0);                     \
+		if (ev) {                                                                          \
+			ok_ = len <= (room) && !bpf_skb_load_bytes(skb, 0, (void *)(ev + 1), len); \
+			if (!ok_)                                                                  \
+				bpf_ringbuf_discard(ev, 0);                                        \
+		}                                                                                  \
+		ok_;                                                                               \
+	})
+
+/* A whole small response rides in its end event: the agent, awake for that event anyway,
+ * sends it from the ring with one syscall, where a redirect would wake the kworker that
+ * sends it, and passing it would cost the agent a read. Two sizes of record, so a short
+ * answer does not take 4 KiB of the ring. The stream's end state `s` is stored in `st`
+ * before the event is submitted, so the agent never sees the event first. Returns 0 when
+ * the event is out (the skb is then dropped), -1 when the response goes the usual way.
+ * A global function: the verifier checks it once, not once per state of the walk. */
+__noinline int deliver_inline(struct __sk_buff *skb, struct l7_stream *st, const struct l7_stream *s, __u64 cookie,
+			      __u64 now)
+{
+	struct l7_event *ev;
+	__u32 len = skb->len;
+
+	if (!st || !s || len == 0 || len > s->inline_max || len > ILB_L7_INLINE_MAX)
+		return -1;
+	if (len <= 1024) {
+		if (!RESERVE_INLINE(1024, ev, skb, len))
+			return -1;
+	} else {
+		if (!RESERVE_INLINE(ILB_L7_INLINE_MAX, ev, skb, len))
+			return -1;
+	}
+	event_fill(ev, ILB_L7_EV_DONE_INLINE, cookie, s, now, len);
+	*st = *s;
+	bpf_ringbuf_submit(ev, 0);
+	return 0;
 }
 
 SEC("sk_skb")
@@ -205,6 +333,11 @@ int sk_skb_splice(struct __sk_buff *skb)
 		stat_inc(ILB_STAT_L7_UNSOLICITED);
 		stat_inc(ILB_STAT_L7_TO_AGENT);
 		return SK_PASS;
+	}
+	if (w.s.state == ILB_RESP_DONE && w.s.bytes == 0 && deliver_inline(skb, st, &w.s, cookie, now) == 0) {
+		stat_inc(ILB_STAT_L7_RESPONSES);
+		stat_inc(ILB_STAT_L7_TO_AGENT);
+		return SK_DROP; /* its bytes are in the event */
 	}
 	w.s.bytes += w.len;
 	verdict = bpf_sk_redirect_hash(skb, &l7_clients, &w.s.client_cookie, 0);

@@ -245,6 +245,11 @@ struct l7_stream {
 	__u32 line_len; /* bytes of the current head or chunk-size line */
 	__u32 field; /* head: which field name the line still matches (ILB_FIELD_*) */
 	__u32 token; /* head: chars of "chunked" matched at the end of the value */
+	/* A response that ends in its first skb, of at most this many bytes (up to
+	 * ILB_L7_INLINE_MAX), goes to the agent inside its end event (ILB_L7_EV_DONE_INLINE)
+	 * rather than redirected; 0: every response is redirected. */
+	__u32 inline_max;
+	__u32 reserved;
 	__u64 length; /* head: the Content-Length value */
 };
 
@@ -261,7 +266,13 @@ enum ilb_l7_event_kind {
 	ILB_L7_EV_ERROR = 4, /* framing the kernel cannot follow */
 	ILB_L7_EV_DONE_TAIL = 5, /* the response ended inside an skb that more bytes follow:
 				  * that skb is the agent's, which sends the first `tail` bytes */
+	ILB_L7_EV_DONE_INLINE = 6, /* the whole response, `tail` bytes, follows the event in the
+				    * ring (at most inline_max): the agent sends it */
 };
+
+/* The largest response carried inside a DONE_INLINE event. Records of that size take the
+ * ring's room only until the agent reads them, and its send of them is one syscall. */
+#define ILB_L7_INLINE_MAX 4096
 
 /* A record in the `l7_events` ring buffer. */
 struct l7_event {
@@ -272,7 +283,8 @@ struct l7_event {
 	__u64 bytes;
 	__u64 first_byte_ns;
 	__u64 ts_ns;
-	__u64 tail; /* DONE_TAIL: the response's bytes at the head of the skb left to the agent */
+	__u64 tail; /* DONE_TAIL: the response's bytes at the head of the skb left to the agent;
+		     * DONE_INLINE: the response's length, its bytes following the record */
 };
 
 #endif /* INFERLB_H */

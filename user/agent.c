@@ -49,6 +49,7 @@ static const struct option long_opts[] = {
 	{ "stall-timeout", required_argument, NULL, 'T' },
 	{ "idle-timeout", required_argument, NULL, 'Y' },
 	{ "splice", required_argument, NULL, 'X' },
+	{ "inline-max", required_argument, NULL, 'Z' },
 	{ "hold-max", required_argument, NULL, 'O' },
 	{ "hold-timeout", required_argument, NULL, 'W' },
 	{ "verbose", no_argument, NULL, 'v' },
@@ -83,6 +84,9 @@ static const char *const help_text[] = {
 	"--hold-timeout MS      how long one waits before 503 (default 300000: a model server's cold start)",
 	"--splice MODE          sockmap (default: responses redirected in the kernel) or pipe (splice(2)",
 	"                       through the agent, for kernels whose sockmap cannot be used)",
+	"--inline-max BYTES     on the sockmap, a response of at most BYTES that arrives in one piece comes to",
+	"                       the agent inside its end event and is sent from there (default and most 4096;",
+	"                       0: every response is redirected in the kernel)",
 	"-v, --verbose          more logs (repeat for debug)",
 };
 
@@ -226,6 +230,18 @@ static int parse_args(struct ilb_agent *a, int argc, char **argv)
 			}
 			a->l7_cfg.splice_pipe = !strcmp(optarg, "pipe");
 			break;
+		case 'Z': {
+			char *end;
+			unsigned long v = strtoul(optarg, &end, 10);
+
+			if (*end || !*optarg || v > ILB_L7_INLINE_MAX) {
+				fprintf(stderr, "Error: --inline-max: expected bytes (0..%d), got \"%s\"\nUse --help\n",
+					ILB_L7_INLINE_MAX, optarg);
+				return -EINVAL;
+			}
+			a->l7_cfg.inline_max = v;
+			break;
+		}
 		case 'v':
 			ilb_log_level++;
 			break;

@@ -43,6 +43,7 @@ void ilb_l7_config_default(struct ilb_l7_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->max_body = 16u << 20;
+	cfg->inline_max = ILB_L7_INLINE_MAX;
 	cfg->header_timeout_ms = 10000;
 	cfg->idle_timeout_ms = 120000;
 	cfg->stall_timeout_ms = 30000;
@@ -107,10 +108,16 @@ static uint64_t tcp_acked(int fd)
 	return getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) ? 0 : ti.tcpi_bytes_acked;
 }
 
-/* True when every byte the kernel redirected to the client has reached its TCP queue. */
-static bool client_drained(const struct l7_client *c)
+/* True when every byte the kernel redirected to the client has reached its TCP queue.
+ * What TCP took only grows: once it covers every byte, asking again costs nothing. */
+static bool client_drained(struct l7_client *c)
 {
-	return tcp_taken(c->fd) >= c->kernel_bytes + c->agent_bytes;
+	uint64_t need = c->kernel_bytes + c->agent_bytes;
+
+	if (c->taken_seen >= need)
+		return true;
+	c->taken_seen = tcp_taken(c->fd);
+	return c->taken_seen >= need;
 }
 
 static void client_free(struct ilb_l7 *l7, struct l7_client *c)
@@ -190,6 +197,7 @@ void l7_client_flush(struct ilb_l7 *l7, struct l7_client *c)
 			break;
 		c->out_off += n;
 		c->agent_bytes += n;
+		c->taken_seen += n; /* drained before, so TCP holds every byte up to these */
 	}
 	if (c->out_off == c->out_len) {
 		c->out_off = c->out_len = 0;
@@ -432,7 +440,22 @@ static int on_event(void *ctx, void *data, size_t len)
 		l7_count_ttft(l7, c, ev->first_byte_ns);
 		c->kernel_bytes += ev->bytes;
 		c->backend->tail_left = ev->tail;
-		l7_watch(l7, c->backend->fd, &c->backend->obj, EPOLLRDHUP | EPOLLIN, false);
+		l7_backend_tail(l7, c->backend);
+		break;
+	case ILB_L7_EV_DONE_INLINE:
+		/* A small response, whole in the event: the agent sends it, the pod's connection
+		 * is kept. */
+		if (ev->tail > len - sizeof(*ev))
+			return 0;
+		l7_count_ttft(l7, c, ev->first_byte_ns);
+		if (c->backend_id < ILB_MAX_BACKENDS)
+			atomic_fetch_add(&l7->stats.backend[c->backend_id].responses, 1);
+		l7_backend_release(l7, c->backend, true);
+		if (l7_client_write(l7, c, (const char *)(ev + 1), ev->tail)) {
+			l7_client_close(l7, c);
+			break;
+		}
+		l7_client_response_done(l7, c, 0);
 		break;
 	case ILB_L7_EV_CLIENT_GONE:
 		count(l7, ILB_L7_CLIENT_GONE);

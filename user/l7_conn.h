@@ -48,6 +48,7 @@ struct l7_client {
 	size_t out_len, out_off;
 	uint64_t kernel_bytes; /* redirected by sk_skb_splice, over every response so far */
 	uint64_t agent_bytes; /* written by the agent (its own answers, and spliced responses) */
+	uint64_t taken_seen; /* bytes TCP had taken when last asked, or since sent by the agent */
 	uint64_t agent_bytes_at_send; /* agent_bytes when the request went to the pod */
 	uint64_t last_acked, stall_since_ns;
 	/* the request being served */
@@ -156,6 +157,9 @@ void l7_hold_tick(struct ilb_l7 *l7, uint64_t now_ns);
  * (its response ended cleanly), closed otherwise. Releases the pod's in-flight count. */
 void l7_backend_release(struct ilb_l7 *l7, struct l7_backend *b, bool reuse);
 void l7_on_backend(struct ilb_l7 *l7, struct l7_backend *b, uint32_t events);
+/* Sends b->tail_left bytes the kernel left in b's socket to its client, then ends the
+ * response and closes the connection (bytes nobody asked for follow them). */
+void l7_backend_tail(struct ilb_l7 *l7, struct l7_backend *b);
 void l7_backends_tick(struct ilb_l7 *l7, uint64_t now_ns);
 void l7_backends_free(struct ilb_l7 *l7);
 

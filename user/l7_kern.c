@@ -273,7 +273,7 @@ int ilb_l7_kern_del_backend(struct ilb_l7_kern *k, uint64_t cookie, uint32_t slo
 }
 
 int ilb_l7_kern_stream_start(struct ilb_l7_kern *k, uint32_t slot, uint64_t client_cookie, uint64_t stream_id,
-			     bool head_request)
+			     bool head_request, uint32_t inline_max)
 {
 	struct l7_stream *s = &k->streams[slot];
 	uint32_t idle = ILB_RESP_IDLE;
@@ -284,6 +284,7 @@ int ilb_l7_kern_stream_start(struct ilb_l7_kern *k, uint32_t slot, uint64_t clie
 	s->first_byte_ns = s->bytes = s->remaining = s->length = 0;
 	s->flags = head_request ? ILB_STREAM_NO_BODY : 0;
 	s->status = s->line_len = s->field = s->token = 0;
+	s->inline_max = inline_max;
 	return __atomic_compare_exchange_n(&s->state, &idle, ILB_RESP_HEAD, false, __ATOMIC_RELEASE,
 					   __ATOMIC_RELAXED) ?
 		       0 :

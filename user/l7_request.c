@@ -551,7 +551,8 @@ static void backend_ready(struct ilb_l7 *l7, struct l7_backend *b)
 	if (b->piped)
 		rc = l7_pipe_arm(b, c->head_request);
 	else
-		rc = ilb_l7_kern_stream_start(l7->kern, b->stream_slot, c->cookie, c->stream_id, c->head_request);
+		rc = ilb_l7_kern_stream_start(l7->kern, b->stream_slot, c->cookie, c->stream_id, c->head_request,
+					      l7->cfg.inline_max);
 	if (rc) {
 		pr_warn("l7: arming the backend connection: %s", strerror(-rc));
 		l7_request_connect_failed(l7, c);
@@ -697,17 +698,21 @@ void l7_request_connect_failed(struct ilb_l7 *l7, struct l7_client *c)
 	l7_client_error(l7, c, 503, "the model server could not be reached", false, "1");
 }
 
-/* The response's last bytes, in the skb the kernel left us (bytes nobody asked for follow
- * them there): to the client once the kernel's have left, then the response is done. */
-static void backend_tail(struct ilb_l7 *l7, struct l7_backend *b, struct l7_client *c)
+/* The response's last bytes, in the skb the kernel left us: to the client once the
+ * kernel's have left, then the response is done. Read at once when the end event comes
+ * (the skb is nearly always queued by then), else when the socket says so. */
+void l7_backend_tail(struct ilb_l7 *l7, struct l7_backend *b)
 {
+	struct l7_client *c = b->client;
 	char buf[16384];
 
 	while (b->tail_left) {
 		ssize_t n = recv(b->fd, buf, b->tail_left < sizeof(buf) ? b->tail_left : sizeof(buf), MSG_DONTWAIT);
 
-		if (n < 0 && errno == EAGAIN)
+		if (n < 0 && errno == EAGAIN) {
+			l7_watch(l7, b->fd, &b->obj, EPOLLRDHUP | EPOLLIN, false);
 			return;
+		}
 		if (n <= 0 || l7_client_write(l7, c, buf, n)) {
 			count(l7, ILB_L7_BAD_GATEWAY);
 			l7_backend_release(l7, b, false);
@@ -752,7 +757,7 @@ void l7_on_backend(struct ilb_l7 *l7, struct l7_backend *b, uint32_t events)
 		return;
 	}
 	if ((events & EPOLLIN) && b->tail_left) {
-		backend_tail(l7, b, c);
+		l7_backend_tail(l7, b);
 		return;
 	}
 	if (events & EPOLLIN) {

@@ -47,8 +47,18 @@ static void ok(bool pass, const char *fmt, ...)
 	putchar('\n');
 }
 
+/* The bytes of the last DONE_INLINE event, which follow its record */
+static char inline_data[ILB_L7_INLINE_MAX];
+static size_t inline_len;
+
 static int on_event(void *ctx, void *data, size_t len)
 {
+	const struct l7_event *ev = data;
+
+	if (len >= sizeof(*ev) && ev->kind == ILB_L7_EV_DONE_INLINE) {
+		inline_len = ev->tail <= len - sizeof(*ev) && ev->tail <= sizeof(inline_data) ? ev->tail : 0;
+		memcpy(inline_data, ev + 1, inline_len);
+	}
 	if (len >= sizeof(struct l7_event) && n_events < 64)
 		memcpy(&events[n_events++], data, sizeof(struct l7_event));
 	return 0;
@@ -80,7 +90,7 @@ struct exchange {
 	uint32_t slot; /* the backend's in `l7_stream_state` */
 };
 
-static int exchange_open(struct exchange *x, uint64_t stream_id, bool head)
+static int exchange_open_inline(struct exchange *x, uint64_t stream_id, bool head, uint32_t inline_max)
 {
 	if (tcp_pair(&x->user, &x->client) || tcp_pair(&x->backend, &x->pod))
 		return -1;
@@ -89,7 +99,12 @@ static int exchange_open(struct exchange *x, uint64_t stream_id, bool head)
 	if (ilb_l7_kern_add_client(&kern, x->client, x->client_cookie) ||
 	    ilb_l7_kern_add_backend(&kern, x->backend, x->backend_cookie, &x->slot))
 		return -1;
-	return ilb_l7_kern_stream_start(&kern, x->slot, x->client_cookie, stream_id, head);
+	return ilb_l7_kern_stream_start(&kern, x->slot, x->client_cookie, stream_id, head, inline_max);
+}
+
+static int exchange_open(struct exchange *x, uint64_t stream_id, bool head)
+{
+	return exchange_open_inline(x, stream_id, head, 0);
 }
 
 static void exchange_close(struct exchange *x)
@@ -320,6 +335,73 @@ static void test_first_byte(void)
 	exchange_close(&x);
 }
 
+static void poll_for_end(uint64_t id);
+
+/* A small response that arrives whole comes to the agent in its end event, not to the
+ * client; a larger one, or one in two skbs, is redirected as any other. */
+static void test_inline(void)
+{
+	static char big[3072];
+	const char *small = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\nok";
+	const char *parts[] = { "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", "hello" };
+	const struct { const char *desc; const char *resp; uint32_t inline_max; bool inlined; } cases[] = {
+		{ "a short response, inline up to 4096", small, ILB_L7_INLINE_MAX, true },
+		{ "a longer response, inline up to 4096", big, ILB_L7_INLINE_MAX, true },
+		{ "a short response, inline up to 20", small, 20, false },
+		{ "a longer response, inline up to 1024", big, 1024, false },
+	};
+	struct exchange x;
+	char got[4096];
+	ssize_t n;
+	int head = snprintf(big, sizeof(big), "HTTP/1.1 200 OK\r\nContent-Length: 2900\r\n\r\n");
+
+	memset(big + head, 'x', 2900);
+	big[head + 2900] = 0;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t len = strlen(cases[i].resp);
+		uint64_t id = 70 + i;
+
+		n_events = 0;
+		inline_len = 0;
+		if (exchange_open_inline(&x, id, false, cases[i].inline_max)) {
+			ok(false, "%s: setting up", cases[i].desc);
+			continue;
+		}
+		send(x.pod, cases[i].resp, len, 0);
+		poll_for_end(id);
+		if (cases[i].inlined) {
+			usleep(20000);
+			n = recv(x.user, got, sizeof(got), MSG_DONTWAIT);
+			ok(n < 0 && count_events(id, ILB_L7_EV_DONE_INLINE) == 1 && count_events(id, ILB_L7_EV_DONE) == 0 &&
+				   inline_len == len && !memcmp(inline_data, cases[i].resp, len) &&
+				   stream_state(&x) == ILB_RESP_DONE && ilb_l7_kern_stream_end(&kern, x.slot) == 0,
+			   "%s: the end event carries it byte for byte (%zu of %zu), the client gets nothing from the "
+			   "kernel (recv %zd), the connection can be kept",
+			   cases[i].desc, inline_len, len, n);
+		} else {
+			n = read_all(x.user, got, len);
+			ok(n == (ssize_t)len && !memcmp(got, cases[i].resp, len) && count_events(id, ILB_L7_EV_DONE) == 1 &&
+				   count_events(id, ILB_L7_EV_DONE_INLINE) == 0,
+			   "%s: redirected to the client (%zd of %zu), one end event", cases[i].desc, n, len);
+		}
+		exchange_close(&x);
+	}
+	n_events = 0;
+	if (exchange_open_inline(&x, 80, false, ILB_L7_INLINE_MAX)) {
+		ok(false, "inline, two writes: setting up");
+		return;
+	}
+	send(x.pod, parts[0], strlen(parts[0]), 0);
+	usleep(20000);
+	send(x.pod, parts[1], strlen(parts[1]), 0);
+	poll_for_end(80);
+	n = read_all(x.user, got, strlen(parts[0]) + 5);
+	ok(n == (ssize_t)strlen(parts[0]) + 5 && count_events(80, ILB_L7_EV_DONE) == 1 &&
+		   count_events(80, ILB_L7_EV_DONE_INLINE) == 0,
+	   "a small response in two skbs is redirected, both parts (%zd bytes), one end event", n);
+	exchange_close(&x);
+}
+
 /* Bytes a pod sends with no request in flight are dropped, not handed to anyone, and the
  * slot says so: the agent must not reuse that connection. */
 static void test_unsolicited(void)
@@ -348,7 +430,7 @@ static void test_unsolicited(void)
 	n = recv(x.backend, buf, sizeof(buf), MSG_DONTWAIT);
 	ok(n < 0 && errno == EAGAIN && stream_state(&x) == ILB_RESP_UNSOLICITED && !ilb_l7_kern_stream_idle(&kern, x.slot),
 	   "they are dropped and the slot marked unsolicited (state %u, recv %zd)", stream_state(&x), n);
-	rc = ilb_l7_kern_stream_start(&kern, x.slot, x.client_cookie, 51, false);
+	rc = ilb_l7_kern_stream_start(&kern, x.slot, x.client_cookie, 51, false, 0);
 	ok(rc == -EPROTO, "such a connection cannot be armed again (%d)", rc);
 	exchange_close(&x);
 
@@ -371,7 +453,8 @@ static void test_unsolicited(void)
 
 static int count_ends(uint64_t id)
 {
-	return count_events(id, ILB_L7_EV_DONE) + count_events(id, ILB_L7_EV_DONE_TAIL);
+	return count_events(id, ILB_L7_EV_DONE) + count_events(id, ILB_L7_EV_DONE_TAIL) +
+	       count_events(id, ILB_L7_EV_DONE_INLINE);
 }
 
 /* Bytes of fd that TCP has taken: acked or in its send queue. */
@@ -520,7 +603,7 @@ static size_t random_response(char *buf)
 
 	off = put(buf, off, "HTTP/1.1 %d %s\r\n", rnd(5) ? 200 : 404, rnd(2) ? "OK" : "Some Longer Reason Phrase");
 	for (int i = 0; i <= fields; i++) {
-		switch (rnd(6)) {
+		switch (rnd(9)) {
 		case 0:
 			off = put(buf, off, "X-Content-Length: 7\r\n");
 			break;
@@ -529,6 +612,15 @@ static size_t random_response(char *buf)
 			break;
 		case 2:
 			off = put(buf, off, "Transfer-Encodings: chunked\r\n");
+			break;
+		case 3: /* names that share eight or more bytes with the framing fields */
+			off = put(buf, off, "%s: 5\r\n", mixed_case("content-lengt", name));
+			break;
+		case 4:
+			off = put(buf, off, "%s: text/plain\r\n", mixed_case("content-type", name));
+			break;
+		case 5:
+			off = put(buf, off, "%s: chunked\r\n", mixed_case(rnd(2) ? "transfer-encodinx" : "transfer", name));
 			break;
 		default:
 			off = put(buf, off, "X-F%d: ", i);
@@ -631,6 +723,7 @@ int main(void)
 	test_malformed();
 	test_big_and_gone();
 	test_first_byte();
+	test_inline();
 	test_unsolicited();
 	test_trailing_in_large_skb();
 	test_random_responses();
