@@ -241,17 +241,18 @@ static __always_inline void emit(__u32 kind, __u64 cookie, const struct l7_strea
 }
 
 /* Reserves a record of a constant size (the ring wants one) and copies the skb behind the
- * event; false when the ring is full. */
-#define RESERVE_INLINE(room, ev, skb, len)                                                         \
-	({                                                                                         \
-		bool ok_ = false;                                                                  \
-		ev = bpf_ringbuf_reserve(&l7_events, sizeof(*ev) + (room), 0);                     \
-		if (ev) {                                                                          \
-			ok_ = len <= (room) && !bpf_skb_load_bytes(skb, 0, (void *)(ev + 1), len); \
-			if (!ok_)                                                                  \
-				bpf_ringbuf_discard(ev, 0);                                        \
-		}                                                                                  \
-		ok_;                                                                               \
+ * event; false when the ring is full. `room` is a power of two and 1 <= len <= room: the
+ * length is written so that a verifier without that knowledge (6.1) sees it bounded too. */
+#define RESERVE_INLINE(room, ev, skb, len)                                                                   \
+	({                                                                                                   \
+		bool ok_ = false;                                                                            \
+		ev = bpf_ringbuf_reserve(&l7_events, sizeof(*ev) + (room), 0);                               \
+		if (ev) {                                                                                    \
+			ok_ = !bpf_skb_load_bytes(skb, 0, (void *)(ev + 1), 1 + ((len - 1) & ((room) - 1))); \
+			if (!ok_)                                                                            \
+				bpf_ringbuf_discard(ev, 0);                                                  \
+		}                                                                                            \
+		ok_;                                                                                         \
 	})
 
 /* A whole small response rides in its end event: the agent, awake for that event anyway,
