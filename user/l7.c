@@ -445,8 +445,13 @@ static int on_event(void *ctx, void *data, size_t len)
 	case ILB_L7_EV_DONE_INLINE:
 		/* A small response, whole in the event: the agent sends it, the pod's connection
 		 * is kept. */
-		if (ev->tail > len - sizeof(*ev))
-			return 0;
+		if (ev->tail > len - sizeof(*ev)) {
+			/* a record shorter than it says: never the kernel's, yet not a reason to hang */
+			count(l7, ILB_L7_BAD_GATEWAY);
+			l7_backend_release(l7, c->backend, false);
+			l7_client_error(l7, c, 502, "the model server's response could not be read", false, NULL);
+			break;
+		}
 		l7_count_ttft(l7, c, ev->first_byte_ns);
 		if (c->backend_id < ILB_MAX_BACKENDS)
 			atomic_fetch_add(&l7->stats.backend[c->backend_id].responses, 1);
