@@ -22,6 +22,10 @@
                             (400 from the gateway itself), the first again; reads nothing
                             for 1.5 s, then prints each status and whether each 200's body
                             is whole, in order
+  pipeline-short HOST PORT VHOST SIZE
+                            the same with a request whose prompt is "short" in the middle:
+                            the pod answers it with a few bytes (the sockmap path's inline
+                            answer, sent by the agent from its end event)
   halfclose HOST PORT VHOST SIZE AGENT_PID
                             a POST with Connection: close whose SIZE-byte answer it leaves
                             unread; once the pod has sent it all, shuts its sending side and
@@ -35,6 +39,7 @@ import sys
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+SHORT = b"a short answer\n"
 METRICS = b"""# TYPE vllm:num_requests_waiting gauge
 vllm:num_requests_waiting{model_name="bulk"} 0
 # TYPE vllm:num_requests_running gauge
@@ -74,6 +79,10 @@ def serve(addr, port, size):
         def do_POST(self):
             req = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             chunked = b'"stream": true' in req or b'"stream":true' in req
+            if b'"prompt":"short"' in req:
+                # head and body in one write: one skb, as a model server's small answer is
+                self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(SHORT), SHORT))
+                return
             self.send_response(200)
             self.send_header("Content-Type", "application/octet-stream")
             if chunked:
@@ -169,18 +178,21 @@ def idle(host, port, vhost, model):
         print("open")
 
 
-def pipeline_error(host, port, vhost, size):
+def pipeline_three(host, port, vhost, size, middle):
     good = b'{"model":"bulk","prompt":"x"}'
+    short = b'{"model":"bulk","prompt":"short"}'
     req = (b"POST /v1/completions HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
            b"Content-Length: %%d\r\n\r\n" % vhost.encode())
+    mid = (req % 1) + b"{" if middle == "error" else (req % len(short)) + short
     sock = socket.create_connection((host, port), timeout=30)
-    sock.sendall((req % len(good)) + good + (req % 1) + b"{" + (req % len(good)) + good)
+    sock.sendall((req % len(good)) + good + mid + (req % len(good)) + good)
     time.sleep(1.5)
     reader = Reader(sock)
     out = []
     for _ in range(3):
         status, body = reader.response()
-        out.append("%d%s" % (status, "" if status != 200 else "-whole" if body == pattern(size) else "-broken"))
+        kind = "-whole" if body == pattern(size) else "-short" if body == SHORT else "-broken"
+        out.append("%d%s" % (status, kind if status == 200 else ""))
     print(" ".join(out))
 
 
@@ -223,8 +235,8 @@ def main(argv):
         burst(argv[1], int(argv[2]), argv[3], argv[4], int(argv[5]))
     elif len(argv) == 5 and argv[0] == "idle":
         idle(argv[1], int(argv[2]), argv[3], argv[4])
-    elif len(argv) == 5 and argv[0] == "pipeline-error":
-        pipeline_error(argv[1], int(argv[2]), argv[3], int(argv[4]))
+    elif len(argv) == 5 and argv[0] in ("pipeline-error", "pipeline-short"):
+        pipeline_three(argv[1], int(argv[2]), argv[3], int(argv[4]), argv[0].split("-")[1])
     elif len(argv) == 6 and argv[0] == "halfclose":
         halfclose(argv[1], int(argv[2]), argv[3], int(argv[4]), int(argv[5]))
     else:
