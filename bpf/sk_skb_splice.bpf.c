@@ -337,7 +337,7 @@ int sk_skb_splice(struct __sk_buff *skb)
 	}
 	if (w.s.state == ILB_RESP_DONE && w.s.bytes == 0 && deliver_inline(skb, st, &w.s, cookie, now) == 0) {
 		stat_inc(ILB_STAT_L7_RESPONSES);
-		stat_inc(ILB_STAT_L7_TO_AGENT);
+		stat_inc(ILB_STAT_L7_INLINE);
 		return SK_DROP; /* its bytes are in the event */
 	}
 	w.s.bytes += w.len;

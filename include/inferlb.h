@@ -162,6 +162,7 @@ enum ilb_stat {
 	ILB_STAT_L7_CLIENT_GONE, /* sk_skb: the client socket was gone, bytes dropped */
 	ILB_STAT_L7_RESPONSES, /* sk_skb: responses that ended */
 	ILB_STAT_L7_UNSOLICITED, /* sk_skb: bytes on a kept connection with no request: dropped */
+	ILB_STAT_L7_INLINE, /* sk_skb: small whole responses carried to the agent in their end event */
 	ILB_STAT_MAX,
 };
 
@@ -172,7 +173,7 @@ enum ilb_stat {
 	"pass_truncated", "drop_bad_ihl", "ipv4_options", "drop_fragment", "drop_ipv6_ext",    \
 	"drop_no_neigh", "fail_close", "l7_fail_open", "pass_l7", "l7_assigned", "l7_no_listener",  \
 	"l7_redirect", "l7_to_agent", "l7_client_gone", "l7_responses",     \
-	"l7_unsolicited"
+	"l7_unsolicited", "l7_inline"
 
 /* A new flow's first candidate is its Maglev slot, the second a random ready backend; the
  * second wins only when it is cheaper by more than this margin, so that most flows sit on

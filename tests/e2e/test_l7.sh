@@ -51,6 +51,13 @@ else
 	not_ok "the pods' responses and time to first byte are counted" "responses ${responses:-?}, ttft sum ${ttft:-?} s"
 fi
 
+# The seed's answer (one write of the pod, under 4 KiB) comes to the agent inside its end
+# event on the sockmap path; the pipe path reads every answer itself.
+inline=$($BUILD/inferlb --pin-dir "$PIN_DIR" stats -j 2>/dev/null | jq -r '.counters.l7_inline // "none"')
+if [ "${L7_SPLICE:-sockmap}" = pipe ]; then want_inline='^0$'; else want_inline='^[1-9][0-9]*$'; fi
+[[ "$inline" =~ $want_inline ]] && ok "answers carried in their end event: $inline (${L7_SPLICE:-sockmap} path)" ||
+	not_ok "answers carried in their end event (${L7_SPLICE:-sockmap} path)" "l7_inline: $inline"
+
 out=$(nc curl -s -m 5 "http://$GW:$GW_PORT/v1/models" -H "Host: qwen.default.example.com")
 if grep -q '"object":"list"' <<<"$out" && grep -q "\"id\":\"$SEED_MODEL\"" <<<"$out"; then ok "GET /v1/models on the gateway lists the pods' model"; else
 	not_ok "GET /v1/models on the gateway lists the pods' model" "${out:0:300}"
