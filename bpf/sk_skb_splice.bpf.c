@@ -255,20 +255,20 @@ static __always_inline void emit(__u32 kind, __u64 cookie, const struct l7_strea
 		ok_;                                                                                         \
 	})
 
-/* A whole small response rides in its end event: the agent, awake for that event anyway,
- * sends it from the ring with one syscall, where a redirect would wake the kworker that
- * sends it, and passing it would cost the agent a read. Two sizes of record, so a short
- * answer does not take 4 KiB of the ring. The stream's end state `s` is stored in `st`
- * before the event is submitted, so the agent never sees the event first. Returns 0 when
- * the event is out (the skb is then dropped), -1 when the response goes the usual way.
- * A global function: the verifier checks it once, not once per state of the walk. */
-__noinline int deliver_inline(struct __sk_buff *skb, struct l7_stream *st, const struct l7_stream *s, __u64 cookie,
-			      __u64 now)
+/* A small response rides in ring events: the agent, awake for the end event anyway, sends
+ * it from the ring with one syscall, where a redirect would wake the kworker that sends it,
+ * and passing it would cost the agent a read. `len` bytes of the skb go behind an event of
+ * `kind`, in records of two sizes, so a short answer does not take 4 KiB of the ring. The
+ * stream's state `s` is stored in `st` before the event is submitted, so the agent never
+ * sees the event first. Returns 0 when the event is out (the skb is then dropped), -1 when
+ * it could not be (the ring is full). A global function: the verifier checks it once, not
+ * once per state of the walk. */
+__noinline int deliver_inline(struct __sk_buff *skb, struct l7_stream *st, const struct l7_stream *s, __u32 kind,
+			      __u32 len)
 {
 	struct l7_event *ev;
-	__u32 len = skb->len;
 
-	if (!st || !s || len == 0 || len > s->inline_max || len > ILB_L7_INLINE_MAX)
+	if (!st || !s || len == 0 || len > skb->len || len > ILB_L7_INLINE_MAX)
 		return -1;
 	if (len <= 1024) {
 		if (!RESERVE_INLINE(1024, ev, skb, len))
@@ -277,7 +277,7 @@ __noinline int deliver_inline(struct __sk_buff *skb, struct l7_stream *st, const
 		if (!RESERVE_INLINE(ILB_L7_INLINE_MAX, ev, skb, len))
 			return -1;
 	}
-	event_fill(ev, ILB_L7_EV_DONE_INLINE, cookie, s, now, len);
+	event_fill(ev, kind, bpf_get_socket_cookie(skb), s, bpf_ktime_get_ns(), len);
 	*st = *s;
 	bpf_ringbuf_submit(ev, 0);
 	return 0;
@@ -324,6 +324,27 @@ int sk_skb_splice(struct __sk_buff *skb)
 		stat_inc(ILB_STAT_L7_TO_AGENT);
 		return SK_PASS;
 	}
+	if (w.s.flags & ILB_STREAM_INLINE) {
+		/* A small response whose head came alone: the rest follows its head into events,
+		 * up to its end; bytes after the end are nobody's and the connection is not kept. */
+		bool done = w.s.state == ILB_RESP_DONE;
+
+		if (done && w.off < w.len) {
+			w.s.state = ILB_RESP_UNSOLICITED;
+			stat_inc(ILB_STAT_L7_UNSOLICITED);
+		}
+		if (deliver_inline(skb, st, &w.s, done ? ILB_L7_EV_DONE_INLINE : ILB_L7_EV_PART_INLINE,
+				   done ? w.off : w.len)) {
+			/* the ring is full: these bytes cannot overtake the head the agent holds */
+			st->state = ILB_RESP_ERROR;
+			return SK_DROP;
+		}
+		if (done) {
+			stat_inc(ILB_STAT_L7_RESPONSES);
+			stat_inc(ILB_STAT_L7_INLINE);
+		}
+		return SK_DROP;
+	}
 	if (w.s.state == ILB_RESP_DONE && w.off < w.len) {
 		/* The response ends inside this skb and bytes nobody asked for follow it. The
 		 * skb cannot be cut (bpf_skb_change_tail refuses one whose headers lie before
@@ -335,10 +356,22 @@ int sk_skb_splice(struct __sk_buff *skb)
 		stat_inc(ILB_STAT_L7_TO_AGENT);
 		return SK_PASS;
 	}
-	if (w.s.state == ILB_RESP_DONE && w.s.bytes == 0 && deliver_inline(skb, st, &w.s, cookie, now) == 0) {
-		stat_inc(ILB_STAT_L7_RESPONSES);
-		stat_inc(ILB_STAT_L7_INLINE);
-		return SK_DROP; /* its bytes are in the event */
+	if (w.s.bytes == 0 && w.len <= w.s.inline_max &&
+	    (w.s.state == ILB_RESP_DONE ||
+	     (!st->first_byte_ns && w.s.state == ILB_RESP_BODY_LENGTH && w.s.remaining <= w.s.inline_max - w.len))) {
+		/* Whole in this skb, or its head here and a body that keeps it small. */
+		bool done = w.s.state == ILB_RESP_DONE;
+
+		if (!done)
+			w.s.flags |= ILB_STREAM_INLINE;
+		if (!deliver_inline(skb, st, &w.s, done ? ILB_L7_EV_DONE_INLINE : ILB_L7_EV_PART_INLINE, w.len)) {
+			if (done) {
+				stat_inc(ILB_STAT_L7_RESPONSES);
+				stat_inc(ILB_STAT_L7_INLINE);
+			}
+			return SK_DROP; /* its bytes are in the event */
+		}
+		w.s.flags &= ~ILB_STREAM_INLINE;
 	}
 	w.s.bytes += w.len;
 	verdict = bpf_sk_redirect_hash(skb, &l7_clients, &w.s.client_cookie, 0);

@@ -230,6 +230,7 @@ enum ilb_resp_state {
 #define ILB_STREAM_CHUNKED (1u << 1) /* Transfer-Encoding: chunked seen in the head */
 #define ILB_STREAM_HAS_LENGTH (1u << 2) /* Content-Length seen in the head */
 #define ILB_STREAM_CLIENT_GONE (1u << 3) /* a redirect found no client: told the agent once */
+#define ILB_STREAM_INLINE (1u << 4) /* every byte of this (small) response goes in ring events */
 
 /* The value of `l7_stream_state`, at the backend socket's slot (`l7_stream_slots`): where
  * its response bytes go and how far the response has come. The agent writes it before the
@@ -246,9 +247,10 @@ struct l7_stream {
 	__u32 line_len; /* bytes of the current head or chunk-size line */
 	__u32 field; /* head: which field name the line still matches (ILB_FIELD_*) */
 	__u32 token; /* head: chars of "chunked" matched at the end of the value */
-	/* A response that ends in its first skb, of at most this many bytes (up to
-	 * ILB_L7_INLINE_MAX), goes to the agent inside its end event (ILB_L7_EV_DONE_INLINE)
-	 * rather than redirected; 0: every response is redirected. */
+	/* A response of at most this many bytes (up to ILB_L7_INLINE_MAX) that ends in its
+	 * first skb, or whose first skb holds its whole head and a Content-Length that keeps
+	 * it under this, goes to the agent inside ring events (ILB_L7_EV_PART_INLINE,
+	 * ILB_L7_EV_DONE_INLINE) rather than redirected; 0: every response is redirected. */
 	__u32 inline_max;
 	__u32 reserved;
 	__u64 length; /* head: the Content-Length value */
@@ -267,8 +269,10 @@ enum ilb_l7_event_kind {
 	ILB_L7_EV_ERROR = 4, /* framing the kernel cannot follow */
 	ILB_L7_EV_DONE_TAIL = 5, /* the response ended inside an skb that more bytes follow:
 				  * that skb is the agent's, which sends the first `tail` bytes */
-	ILB_L7_EV_DONE_INLINE = 6, /* the whole response, `tail` bytes, follows the event in the
-				    * ring (at most inline_max): the agent sends it */
+	ILB_L7_EV_DONE_INLINE = 6, /* the response's last (or only) `tail` bytes follow the event
+				    * in the ring (in all at most inline_max): the agent sends them */
+	ILB_L7_EV_PART_INLINE = 7, /* the first `tail` bytes of such a response whose head came
+				    * apart from its body; the rest follows in events too */
 };
 
 /* The largest response carried inside a DONE_INLINE event. Records of that size take the
@@ -285,7 +289,7 @@ struct l7_event {
 	__u64 first_byte_ns;
 	__u64 ts_ns;
 	__u64 tail; /* DONE_TAIL: the response's bytes at the head of the skb left to the agent;
-		     * DONE_INLINE: the response's length, its bytes following the record */
+		     * PART_INLINE, DONE_INLINE: how many of its bytes follow the record */
 };
 
 #endif /* INFERLB_H */

@@ -442,9 +442,10 @@ static int on_event(void *ctx, void *data, size_t len)
 		c->backend->tail_left = ev->tail;
 		l7_backend_tail(l7, c->backend);
 		break;
+	case ILB_L7_EV_PART_INLINE:
 	case ILB_L7_EV_DONE_INLINE:
-		/* A small response, whole in the event: the agent sends it, the pod's connection
-		 * is kept. */
+		/* A small response, in the events: the agent sends it, behind what the kernel
+		 * still holds for this client; at its end the pod's connection is kept. */
 		if (ev->tail > len - sizeof(*ev)) {
 			/* a record shorter than it says: never the kernel's, yet not a reason to hang */
 			count(l7, ILB_L7_BAD_GATEWAY);
@@ -453,13 +454,16 @@ static int on_event(void *ctx, void *data, size_t len)
 			break;
 		}
 		l7_count_ttft(l7, c, ev->first_byte_ns);
-		if (c->backend_id < ILB_MAX_BACKENDS)
-			atomic_fetch_add(&l7->stats.backend[c->backend_id].responses, 1);
-		l7_backend_release(l7, c->backend, true);
 		if (l7_client_write(l7, c, (const char *)(ev + 1), ev->tail)) {
+			l7_backend_release(l7, c->backend, false);
 			l7_client_close(l7, c);
 			break;
 		}
+		if (ev->kind == ILB_L7_EV_PART_INLINE)
+			break;
+		if (c->backend_id < ILB_MAX_BACKENDS)
+			atomic_fetch_add(&l7->stats.backend[c->backend_id].responses, 1);
+		l7_backend_release(l7, c->backend, true);
 		l7_client_response_done(l7, c, 0);
 		break;
 	case ILB_L7_EV_CLIENT_GONE:

@@ -24,8 +24,10 @@
                             is whole, in order
   pipeline-short HOST PORT VHOST SIZE
                             the same with a request whose prompt is "short" in the middle:
-                            the pod answers it with a few bytes (the sockmap path's inline
-                            answer, sent by the agent from its end event)
+                            the pod answers it with a few bytes in one write (the sockmap
+                            path's inline answer, sent by the agent from its end event)
+  pipeline-split HOST PORT VHOST SIZE
+                            the same, the pod writing that answer's head and body apart
   halfclose HOST PORT VHOST SIZE AGENT_PID
                             a POST with Connection: close whose SIZE-byte answer it leaves
                             unread; once the pod has sent it all, shuts its sending side and
@@ -79,9 +81,15 @@ def serve(addr, port, size):
         def do_POST(self):
             req = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             chunked = b'"stream": true' in req or b'"stream":true' in req
-            if b'"prompt":"short"' in req:
-                # head and body in one write: one skb, as a model server's small answer is
-                self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(SHORT), SHORT))
+            if b'"prompt":"short"' in req or b'"prompt":"split"' in req:
+                # one write (one skb), or the head and then the body ("split")
+                head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(SHORT)
+                if b'"prompt":"split"' in req:
+                    self.wfile.write(head)
+                    time.sleep(0.05)
+                    self.wfile.write(SHORT)
+                else:
+                    self.wfile.write(head + SHORT)
                 return
             self.send_response(200)
             self.send_header("Content-Type", "application/octet-stream")
@@ -180,7 +188,7 @@ def idle(host, port, vhost, model):
 
 def pipeline_three(host, port, vhost, size, middle):
     good = b'{"model":"bulk","prompt":"x"}'
-    short = b'{"model":"bulk","prompt":"short"}'
+    short = b'{"model":"bulk","prompt":"%s"}' % middle.encode()
     req = (b"POST /v1/completions HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
            b"Content-Length: %%d\r\n\r\n" % vhost.encode())
     mid = (req % 1) + b"{" if middle == "error" else (req % len(short)) + short
@@ -235,7 +243,7 @@ def main(argv):
         burst(argv[1], int(argv[2]), argv[3], argv[4], int(argv[5]))
     elif len(argv) == 5 and argv[0] == "idle":
         idle(argv[1], int(argv[2]), argv[3], argv[4])
-    elif len(argv) == 5 and argv[0] in ("pipeline-error", "pipeline-short"):
+    elif len(argv) == 5 and argv[0] in ("pipeline-error", "pipeline-short", "pipeline-split"):
         pipeline_three(argv[1], int(argv[2]), argv[3], int(argv[4]), argv[0].split("-")[1])
     elif len(argv) == 6 and argv[0] == "halfclose":
         halfclose(argv[1], int(argv[2]), argv[3], int(argv[4]), int(argv[5]))
