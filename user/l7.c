@@ -540,8 +540,19 @@ static void tick(struct ilb_l7 *l7)
 			}
 			if (l7->ticks % 100 || !c->backend || c->backend->piped)
 				break;
-			acked = tcp_acked(c->fd);
 			ilb_l7_kern_stream_get(l7->kern, c->backend->stream_slot, &s);
+			if (s.state == ILB_RESP_ERROR && !c->backend->tail_left) {
+				/* Its error event was lost (a full ring): ended here as it would have been. */
+				count(l7, ILB_L7_BAD_GATEWAY);
+				c->kernel_bytes += s.bytes;
+				l7_backend_release(l7, c->backend, false);
+				if (s.bytes == 0 && c->agent_bytes == c->agent_bytes_at_send)
+					l7_client_error(l7, c, 502, "the model server's response could not be read", false, NULL);
+				else
+					l7_client_close(l7, c);
+				break;
+			}
+			acked = tcp_acked(c->fd);
 			if (acked != c->last_acked || acked >= c->kernel_bytes + c->agent_bytes + s.bytes) {
 				c->last_acked = acked;
 				c->stall_since_ns = now;
