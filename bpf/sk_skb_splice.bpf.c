@@ -52,12 +52,21 @@ static __always_inline int line_skippable(const struct l7_stream *s)
 	}
 }
 
+/* Nonzero when a byte of v is c: the high bit of each zero byte of v ^ c..c (a borrow may
+ * mark bytes above a true one too, which only matters for where, not whether). */
+static __always_inline __u64 has_byte(__u64 v, __u8 c)
+{
+	__u64 x = v ^ (0x0101010101010101ULL * c);
+
+	return (x - 0x0101010101010101ULL) & ~x & 0x8080808080808080ULL;
+}
+
 /* Bytes before the next '\n' among the 8 at off, 8 if none: one helper call for eight
  * bytes of a header line instead of eight. The 8 bytes become the walk's word, so the
  * '\n' found is then read from it without another load. */
 static __always_inline __u32 line_skip(struct walk *w)
 {
-	__u64 v, x, m;
+	__u64 v, m;
 	__u32 n = 0;
 
 	if (bpf_skb_load_bytes(w->skb, w->off, &v, 8))
@@ -65,9 +74,8 @@ static __always_inline __u32 line_skip(struct walk *w)
 	w->word = v;
 	w->word_off = w->off;
 	w->word_len = 8;
-	x = v ^ 0x0a0a0a0a0a0a0a0aULL;
-	/* high bit of each zero byte of x; the lowest one marks the first '\n' */
-	m = (x - 0x0101010101010101ULL) & ~x & 0x8080808080808080ULL;
+	/* the lowest byte marked is the first '\n' (a borrow marks only bytes above it) */
+	m = has_byte(v, '\n');
 	if (!m)
 		return 8;
 	if (!(m & 0x80808080ULL)) {
@@ -81,15 +89,6 @@ static __always_inline __u32 line_skip(struct walk *w)
 	if (!(m & 0x80ULL))
 		n += 1;
 	return n;
-}
-
-/* Nonzero when a byte of v is c: the high bit of each zero byte of v ^ c..c (a borrow may
- * mark bytes above a true one too, which only matters for where, not whether). */
-static __always_inline __u64 has_byte(__u64 v, __u8 c)
-{
-	__u64 x = v ^ (0x0101010101010101ULL * c);
-
-	return (x - 0x0101010101010101ULL) & ~x & 0x8080808080808080ULL;
 }
 
 /* Lower-case letters match themselves and their capitals under `| 0x20`; other bytes must
@@ -260,9 +259,9 @@ static __always_inline void emit(__u32 kind, __u64 cookie, const struct l7_strea
  * and passing it would cost the agent a read. `len` bytes of the skb go behind an event of
  * `kind`, in records of two sizes, so a short answer does not take 4 KiB of the ring. The
  * stream's state `s` is stored in `st` before the event is submitted, so the agent never
- * sees the event first. Returns 0 when the event is out (the skb is then dropped), -1 when
- * it could not be (the ring is full). A global function: the verifier checks it once, not
- * once per state of the walk. */
+ * sees the event first; a response's last event counts it. Returns 0 when the event is out
+ * (the skb is then dropped), -1 when it could not be (the ring is full). A global function:
+ * the verifier checks it once, not once per state of the walk. */
 __noinline int deliver_inline(struct __sk_buff *skb, struct l7_stream *st, const struct l7_stream *s, __u32 kind,
 			      __u32 len)
 {
@@ -280,6 +279,10 @@ __noinline int deliver_inline(struct __sk_buff *skb, struct l7_stream *st, const
 	event_fill(ev, kind, bpf_get_socket_cookie(skb), s, bpf_ktime_get_ns(), len);
 	*st = *s;
 	bpf_ringbuf_submit(ev, 0);
+	if (kind == ILB_L7_EV_DONE_INLINE) {
+		stat_inc(ILB_STAT_L7_RESPONSES);
+		stat_inc(ILB_STAT_L7_INLINE);
+	}
 	return 0;
 }
 
@@ -337,11 +340,6 @@ int sk_skb_splice(struct __sk_buff *skb)
 				   done ? w.off : w.len)) {
 			/* the ring is full: these bytes cannot overtake the head the agent holds */
 			st->state = ILB_RESP_ERROR;
-			return SK_DROP;
-		}
-		if (done) {
-			stat_inc(ILB_STAT_L7_RESPONSES);
-			stat_inc(ILB_STAT_L7_INLINE);
 		}
 		return SK_DROP;
 	}
@@ -364,13 +362,8 @@ int sk_skb_splice(struct __sk_buff *skb)
 
 		if (!done)
 			w.s.flags |= ILB_STREAM_INLINE;
-		if (!deliver_inline(skb, st, &w.s, done ? ILB_L7_EV_DONE_INLINE : ILB_L7_EV_PART_INLINE, w.len)) {
-			if (done) {
-				stat_inc(ILB_STAT_L7_RESPONSES);
-				stat_inc(ILB_STAT_L7_INLINE);
-			}
+		if (!deliver_inline(skb, st, &w.s, done ? ILB_L7_EV_DONE_INLINE : ILB_L7_EV_PART_INLINE, w.len))
 			return SK_DROP; /* its bytes are in the event */
-		}
 		w.s.flags &= ~ILB_STREAM_INLINE;
 	}
 	w.s.bytes += w.len;
