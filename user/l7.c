@@ -402,6 +402,20 @@ void l7_client_response_done(struct ilb_l7 *l7, struct l7_client *c, uint64_t by
 	}
 }
 
+/* The pod's response ends unfinished: a 502 when nothing of it has reached the client,
+ * else the client's close (a second answer inside the first one's body would be garbage). */
+void l7_response_failed(struct ilb_l7 *l7, struct l7_client *c, uint64_t kernel_bytes, const char *message)
+{
+	count(l7, ILB_L7_BAD_GATEWAY);
+	c->kernel_bytes += kernel_bytes;
+	if (c->backend)
+		l7_backend_release(l7, c->backend, false);
+	if (kernel_bytes == 0 && c->agent_bytes == c->agent_bytes_at_send)
+		l7_client_error(l7, c, 502, message, false, NULL);
+	else
+		l7_client_close(l7, c);
+}
+
 /* ---- kernel events ---- */
 
 void l7_count_ttft(struct ilb_l7 *l7, struct l7_client *c, uint64_t first_byte_ns)
@@ -448,9 +462,7 @@ static int on_event(void *ctx, void *data, size_t len)
 		 * still holds for this client; at its end the pod's connection is kept. */
 		if (ev->tail > len - sizeof(*ev)) {
 			/* a record shorter than it says: never the kernel's, yet not a reason to hang */
-			count(l7, ILB_L7_BAD_GATEWAY);
-			l7_backend_release(l7, c->backend, false);
-			l7_client_error(l7, c, 502, "the model server's response could not be read", false, NULL);
+			l7_response_failed(l7, c, 0, "the model server's response could not be read");
 			break;
 		}
 		l7_count_ttft(l7, c, ev->first_byte_ns);
@@ -471,13 +483,7 @@ static int on_event(void *ctx, void *data, size_t len)
 		client_free(l7, c);
 		break;
 	case ILB_L7_EV_ERROR:
-		count(l7, ILB_L7_BAD_GATEWAY);
-		c->kernel_bytes += ev->bytes;
-		l7_backend_release(l7, c->backend, false);
-		if (ev->bytes == 0)
-			l7_client_error(l7, c, 502, "the model server's response could not be read", false, NULL);
-		else
-			l7_client_close(l7, c);
+		l7_response_failed(l7, c, ev->bytes, "the model server's response could not be read");
 		break;
 	}
 	return 0;
@@ -543,13 +549,7 @@ static void tick(struct ilb_l7 *l7)
 			ilb_l7_kern_stream_get(l7->kern, c->backend->stream_slot, &s);
 			if (s.state == ILB_RESP_ERROR && !c->backend->tail_left) {
 				/* Its error event was lost (a full ring): ended here as it would have been. */
-				count(l7, ILB_L7_BAD_GATEWAY);
-				c->kernel_bytes += s.bytes;
-				l7_backend_release(l7, c->backend, false);
-				if (s.bytes == 0 && c->agent_bytes == c->agent_bytes_at_send)
-					l7_client_error(l7, c, 502, "the model server's response could not be read", false, NULL);
-				else
-					l7_client_close(l7, c);
+				l7_response_failed(l7, c, s.bytes, "the model server's response could not be read");
 				break;
 			}
 			acked = tcp_acked(c->fd);

@@ -139,6 +139,9 @@ void l7_client_close(struct ilb_l7 *l7, struct l7_client *c);
 /* The response's first byte came at first_byte_ns: its time to first token goes into its
  * pod's sum, once per response (the kernel's events and the pipe path alike). */
 void l7_count_ttft(struct ilb_l7 *l7, struct l7_client *c, uint64_t first_byte_ns);
+/* The pod's response ends unfinished after kernel_bytes of it were redirected: 502 if
+ * nothing of it reached the client, else the client is closed. */
+void l7_response_failed(struct ilb_l7 *l7, struct l7_client *c, uint64_t kernel_bytes, const char *message);
 int l7_client_write(struct ilb_l7 *l7, struct l7_client *c, const char *data, size_t len);
 void l7_client_flush(struct ilb_l7 *l7, struct l7_client *c);
 void l7_client_error(struct ilb_l7 *l7, struct l7_client *c, int status, const char *message, bool keep_alive,

@@ -44,12 +44,7 @@ static void finish(struct ilb_l7 *l7, struct l7_backend *b, struct l7_client *c,
 
 	wait_client(l7, c, false);
 	if (!clean) {
-		atomic_fetch_add(&l7->stats.counter[ILB_L7_BAD_GATEWAY], 1);
-		l7_backend_release(l7, b, false);
-		if (c->agent_bytes == c->agent_bytes_at_send)
-			l7_client_error(l7, c, 502, "the model server's response could not be read", false, NULL);
-		else
-			l7_client_close(l7, c);
+		l7_response_failed(l7, c, 0, "the model server's response could not be read");
 		return;
 	}
 	if (id < ILB_MAX_BACKENDS)

@@ -780,13 +780,7 @@ void l7_on_backend(struct ilb_l7 *l7, struct l7_backend *b, uint32_t events)
 			l7_client_response_done(l7, c, s.bytes);
 			return;
 		}
-		count(l7, ILB_L7_BAD_GATEWAY);
-		c->kernel_bytes += s.bytes;
-		l7_backend_release(l7, b, false);
-		if (s.bytes == 0)
-			l7_client_error(l7, c, 502, "the model server closed the connection", false, NULL);
-		else
-			l7_client_close(l7, c);
+		l7_response_failed(l7, c, s.bytes, "the model server closed the connection");
 	}
 }
 

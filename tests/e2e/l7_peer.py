@@ -5,7 +5,9 @@
                             (Content-Length, or chunked when the request asks for
                             "stream": true), and an idle vLLM /metrics page; a request
                             whose prompt is "extra" gets bytes nobody asked for after its
-                            answer, in the answer's last write and 0.2 s later
+                            answer, in the answer's last write and 0.2 s later; "short"
+                            and "split" get a few bytes (in one write; head and body
+                            apart), "cut" the head of a short answer and then a close
   body SIZE                 prints those SIZE bytes (what a direct answer is compared to)
   pipeline HOST PORT VHOST MODEL N...
                             one connection, the requests (max_tokens N each) written in a
@@ -81,6 +83,12 @@ def serve(addr, port, size):
         def do_POST(self):
             req = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             chunked = b'"stream": true' in req or b'"stream":true' in req
+            if b'"prompt":"cut"' in req:
+                # a short answer's head, then the pod goes away before its body
+                self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(SHORT))
+                time.sleep(0.05)
+                self.close_connection = True
+                return
             if b'"prompt":"short"' in req or b'"prompt":"split"' in req:
                 # one write (one skb), or the head and then the body ("split")
                 head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(SHORT)

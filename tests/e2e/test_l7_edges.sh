@@ -219,6 +219,16 @@ for how in short split; do
 		not_ok "a short answer ($how) between two 16 MiB answers keeps its place" "got: ${out:0:300}"
 done
 
+# A pod that sends a short answer's head and closes before its body: the client gets that
+# head and then the close (curl: 18, partial), as when the head had been redirected, never a
+# second answer of the gateway's in the first one's body.
+out=$(nc curl -sS -m 10 -o "$T_LOGDIR/cut.out" -w '%{http_code}' "http://$GW:$GW_PORT/v1/completions" \
+	-H "Host: $BULK_HOST" -H "Content-Type: application/json" -d '{"model":"bulk","prompt":"cut"}' 2>/dev/null)
+rc=$?
+[ "$rc" = 18 ] && [ "$out" = 200 ] && [ ! -s "$T_LOGDIR/cut.out" ] &&
+	ok "a pod gone after a short answer's head: the client sees the head and the close (curl $rc)" ||
+	not_ok "a pod gone after a short answer's head closes the client" "curl $rc, status $out, body: $(head -c 200 "$T_LOGDIR/cut.out")"
+
 # An idle kept-alive connection is closed after --idle-timeout (1.5 s).
 out=$(nc python3 "$PEER" idle "$GW" "$GW_PORT" qwen.default.example.com "$SEED_MODEL" 2>&1)
 if awk -v s="$out" 'BEGIN { exit !(s + 0 >= 1.3 && s + 0 <= 4) }' && [[ "$out" =~ ^[0-9.]+$ ]]; then
