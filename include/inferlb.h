@@ -162,7 +162,7 @@ enum ilb_stat {
 	ILB_STAT_L7_CLIENT_GONE, /* sk_skb: the client socket was gone, bytes dropped */
 	ILB_STAT_L7_RESPONSES, /* sk_skb: responses that ended */
 	ILB_STAT_L7_UNSOLICITED, /* sk_skb: bytes on a kept connection with no request: dropped */
-	ILB_STAT_L7_INLINE, /* sk_skb: small whole responses carried to the agent in their end event */
+	ILB_STAT_L7_INLINE, /* sk_skb: small responses carried to the agent in ring events */
 	ILB_STAT_MAX,
 };
 
@@ -275,8 +275,8 @@ enum ilb_l7_event_kind {
 				    * apart from its body; the rest follows in events too */
 };
 
-/* The largest response carried inside a DONE_INLINE event. Records of that size take the
- * ring's room only until the agent reads them, and its send of them is one syscall. */
+/* The largest response carried in PART_INLINE / DONE_INLINE events. Records of that size
+ * take the ring's room only until the agent reads them, and its send of them is one syscall. */
 #define ILB_L7_INLINE_MAX 4096
 
 /* A record in the `l7_events` ring buffer. */

@@ -84,9 +84,9 @@ static const char *const help_text[] = {
 	"--hold-timeout MS      how long one waits before 503 (default 300000: a model server's cold start)",
 	"--splice MODE          sockmap (default: responses redirected in the kernel) or pipe (splice(2)",
 	"                       through the agent, for kernels whose sockmap cannot be used)",
-	"--inline-max BYTES     on the sockmap, a response of at most BYTES that arrives in one piece comes to",
-	"                       the agent inside its end event and is sent from there (default and most 4096;",
-	"                       0: every response is redirected in the kernel)",
+	"--inline-max BYTES     on the sockmap, a response of at most BYTES whose first piece holds it whole (or",
+	"                       its whole head) comes to the agent in ring events and is sent from there",
+	"                       (default and most 4096; 0: every response is redirected in the kernel)",
 	"-v, --verbose          more logs (repeat for debug)",
 };
 

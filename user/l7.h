@@ -25,7 +25,7 @@ struct ilb_l7_config {
 	unsigned connect_timeout_ms;
 	enum ilb_policy policy; /* --l7-policy */
 	bool splice_pipe; /* --splice=pipe: responses through splice(2), not the sockmap */
-	unsigned inline_max; /* --inline-max: a whole response this small in one skb comes in its end event */
+	unsigned inline_max; /* --inline-max: a response this small comes to the agent in ring events */
 	unsigned hold_max; /* requests waiting for a pod of a scaled-to-zero pool, at most */
 	unsigned hold_timeout_ms; /* how long one waits before 503 */
 };

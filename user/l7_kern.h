@@ -42,9 +42,9 @@ int ilb_l7_kern_del_client(struct ilb_l7_kern *k, uint64_t cookie);
  * slot *slot (idle until armed). */
 int ilb_l7_kern_add_backend(struct ilb_l7_kern *k, int fd, uint64_t cookie, uint32_t *slot);
 int ilb_l7_kern_del_backend(struct ilb_l7_kern *k, uint64_t cookie, uint32_t slot);
-/* Arms a backend's slot for one response, streamed to the client `client_cookie` (or, if
- * it comes whole in one skb of at most inline_max bytes, carried in its end event); -EPROTO
- * when the pod sent bytes nobody asked for since its last response. */
+/* Arms a backend's slot for one response, streamed to the client `client_cookie` (or, when
+ * at most inline_max bytes, carried in ring events: see struct l7_stream); -EPROTO when the
+ * pod sent bytes nobody asked for since its last response. */
 int ilb_l7_kern_stream_start(struct ilb_l7_kern *k, uint32_t slot, uint64_t client_cookie, uint64_t stream_id,
 			     bool head_request, uint32_t inline_max);
 /* A copy of the slot's stream as the verdict program left it. */
