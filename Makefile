@@ -26,8 +26,10 @@ BPF_SRCS  := $(wildcard bpf/*.bpf.c)
 BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))
 SKELS     := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.skel.h,$(BPF_SRCS))
 
-# user/*.c is the library both binaries share; agent.c and cli/ hold the mains.
-LIB_SRCS  := $(filter-out user/agent.c,$(wildcard user/*.c))
+# user/ is the library both binaries share, by concern (see README, Layout); agent/main.c and
+# cli/ hold the mains.
+AGENT_MAIN := user/agent/main.c
+LIB_SRCS  := $(filter-out $(AGENT_MAIN) user/cli/%,$(wildcard user/*.c user/*/*.c))
 LIB_OBJS  := $(patsubst user/%.c,$(BUILD)/user/%.o,$(LIB_SRCS))
 CLI_SRCS  := $(wildcard user/cli/*.c)
 CLI_OBJS  := $(patsubst user/%.c,$(BUILD)/user/%.o,$(CLI_SRCS))
@@ -60,7 +62,7 @@ $(BUILD)/vmlinux.h:
 	$(Q)mkdir -p $(@D)
 	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@
 
-$(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h) include/inferlb.h $(BUILD)/vmlinux.h
+$(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h include/*.h) $(BUILD)/vmlinux.h
 	$(call msg,BPF,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
@@ -76,7 +78,7 @@ $(LLHTTP): $(LLHTTP_SRCS)
 		$(CC) -O2 -fPIC -I/usr/share/include/llhttp -c $$f -o $(@D)/$$(basename $$f .c).o || exit 1; done
 	$(Q)ar rcs $@ $(@D)/*.o
 
-$(BUILD)/user/%.o: user/%.c $(SKELS) $(wildcard user/*.h user/cli/*.h) include/inferlb.h
+$(BUILD)/user/%.o: user/%.c $(SKELS) $(wildcard user/*.h user/*/*.h include/*.h)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
@@ -86,7 +88,7 @@ $(LIBILB): $(LIB_OBJS)
 	$(Q)rm -f $@
 	$(Q)ar rcs $@ $^
 
-$(BUILD)/inferlb-agent: $(BUILD)/user/agent.o $(LIBILB) $(LLHTTP)
+$(BUILD)/inferlb-agent: $(BUILD)/user/agent/main.o $(LIBILB) $(LLHTTP)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LIBS) -o $@
 
@@ -109,7 +111,7 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(LLHTTP_SRCS) $(SKELS)
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -iquote include -iquote user -I$(BUILD) \
-		-I$(BUILD)/bpf -I/usr/share/include/llhttp $< $(filter-out user/agent.c,$(LIB_SRCS)) \
+		-I$(BUILD)/bpf -I/usr/share/include/llhttp $< $(LIB_SRCS) \
 		$(LLHTTP_SRCS) $(LIBS) -o $@
 
 fuzz: $(FUZZ_BINS)

@@ -22,8 +22,8 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "inferlb.h"
-#include "maps.h"
-#include "l7_kern.h"
+#include "kern/maps.h"
+#include "kern/l7_kern.h"
 
 static int test_num, test_failed;
 static struct ilb_maps maps;

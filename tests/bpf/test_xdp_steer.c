@@ -12,8 +12,8 @@
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
 #include "inferlb.h"
-#include "maps.h"
-#include "maglev.h"
+#include "kern/maps.h"
+#include "kern/maglev.h"
 #include "xdp_steer.skel.h"
 #include "tc_reverse_nat.skel.h"
 #include "xdp_floor.skel.h"

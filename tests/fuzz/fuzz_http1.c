@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http1.h"
+#include "l7/http1.h"
 
 #define MAX_TRACE 64
 

@@ -7,8 +7,8 @@
 #include <string.h>
 
 #include "inferlb.h"
-#include "load.h"
-#include "prom.h"
+#include "load/load.h"
+#include "load/prom.h"
 
 static int name_ok(const char *s, int colon_ok)
 {

@@ -35,10 +35,10 @@ def report(passed, desc, detail=""):
 def rel(path):
     return os.path.relpath(path, root)
 
-# What the decoder accepts: the (apiVersion, kind) pairs of user/decode.c's table.
+# What the decoder accepts: the (apiVersion, kind) pairs of user/store/decode.c's table.
 decoders = set(re.findall(r'\{ "([^"]+)", "([A-Za-z]+)", ILB_KIND_\w+,\s*dec_\w+ \}',
-                          open(os.path.join(root, "user/decode.c")).read()))
-report(len(decoders) >= 8, "the decoder table of user/decode.c is readable", sorted(decoders))
+                          open(os.path.join(root, "user/store/decode.c")).read()))
+report(len(decoders) >= 8, "the decoder table of user/store/decode.c is readable", sorted(decoders))
 
 def group_of(api_version):
     return api_version.rsplit("/", 1)[0] if "/" in api_version else ""
@@ -123,7 +123,7 @@ report(any(b["metadata"].get("namespace") == "knative-serving" and b["roleRef"][
                s.get("namespace") == sa["metadata"].get("namespace") for s in b.get("subjects", []))
            for b in kn_bindings for sa in sas),
        "the RoleBinding gives that Role to the ServiceAccount")
-kube_c = open(os.path.join(root, "user/kube.c")).read()
+kube_c = open(os.path.join(root, "user/source/kube.c")).read()
 report('"/api/v1/namespaces/" ILB_KN_DOMAIN_NS "/configmaps"' in kube_c and
        '"fieldSelector=metadata.name%3D" ILB_KN_DOMAIN_NAME' in kube_c,
        "the agent lists configmaps in knative-serving by name, as resourceNames requires")
@@ -178,8 +178,8 @@ for kind, paths in fields.items():
     missing = [p for p in paths if at(schema(kind), p) is None]
     report(not missing, "CRD %s has the fields the agent reads" % kind, missing)
 
-pool_src = open(os.path.join(root, "user/decode_pool.c")).read()
-model_h = open(os.path.join(root, "user/model.h")).read()
+pool_src = open(os.path.join(root, "user/store/decode_pool.c")).read()
+model_h = open(os.path.join(root, "user/store/store.h")).read()
 modes = re.search(r"failure_modes\[\] = \{ (.*?), NULL \}", pool_src)
 protocols = re.search(r"protocols\[\] = \{ (.*?), NULL \}", pool_src)
 max_ports = re.search(r"#define ILB_MAX_TARGET_PORTS (\d+)", model_h)

@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "manifest.h"
-#include "model.h"
+#include "source/manifest.h"
+#include "store/store.h"
 
 #define FIXTURES "tests/fixtures/manifests"
 

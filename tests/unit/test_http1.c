@@ -9,7 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "http1.h"
+#include "l7/http1.h"
 
 #define S(lit) lit, sizeof(lit) - 1
 

@@ -7,7 +7,7 @@
 #include <cmocka.h>
 
 #include "manifest_fixture.h"
-#include "route.h"
+#include "l7/route.h"
 
 /* Step 4 of the deployment guide (../shared/seed/), byte for byte but for the indentation. */
 static const char seed_service[] =

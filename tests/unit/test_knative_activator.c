@@ -8,7 +8,7 @@
 #include <cmocka.h>
 
 #include "manifest_fixture.h"
-#include "route.h"
+#include "l7/route.h"
 
 /* As Knative's revision reconciler makes it for qwen-00001, and its SKS reconciler fills the
  * status in (kubectl get sks -o yaml, trimmed of managedFields). */

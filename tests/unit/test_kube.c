@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "kube.h"
+#include "source/kube.h"
 
 static char dir[64];
 

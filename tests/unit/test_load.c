@@ -9,7 +9,7 @@
 #include <cmocka.h>
 
 #include "inferlb.h"
-#include "load.h"
+#include "load/load.h"
 
 #define MS 1000000ull
 

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "oai.h"
+#include "l7/oai.h"
 
 static int parse(struct ilb_oai_req *req, enum ilb_oai_api api, const char *body, char *msg, size_t msg_len)
 {

@@ -11,7 +11,7 @@
 #include <cmocka.h>
 #include <xxhash.h>
 
-#include "prefix.h"
+#include "l7/prefix.h"
 
 static char *make_text(size_t len, unsigned seed)
 {

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "prom.h"
+#include "load/prom.h"
 
 #define MAX_SEEN 16
 

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "sched.h"
+#include "l7/sched.h"
 
 #define MS 1000000ull
 #define NOW (1000000ull * MS) /* an arbitrary CLOCK_MONOTONIC instant */

@@ -15,7 +15,7 @@
 #include <cmocka.h>
 
 #include "inferlb.h"
-#include "scrape.h"
+#include "load/scrape.h"
 
 #define MS 1000000ull
 

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "decode.h"
-#include "manifest.h"
+#include "source/manifest.h"
 
 #define EXAMPLE_KEY "_example" /* Knative's documentation key, never a domain */
 #define LABEL_VISIBILITY "networking.knative.dev/visibility"

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <cjson/cJSON.h>
 
-#include "model.h"
+#include "store.h"
 
 struct dec {
 	char *err;

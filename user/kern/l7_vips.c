@@ -13,7 +13,7 @@
 #include "maps.h"
 #include "neigh.h"
 #include "reconcile.h"
-#include "route.h"
+#include "l7/route.h"
 
 /* An address of one of the node's interfaces already has its local route: leave it be. */
 static bool addr_is_assigned(const struct ilb_addr *a)

@@ -4,7 +4,7 @@
 #define ILB_MANIFEST_H
 
 #include <cjson/cJSON.h>
-#include "model.h"
+#include "store/store.h"
 
 struct ilb_manifests;
 

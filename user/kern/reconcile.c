@@ -13,7 +13,7 @@
 #include "maglev.h"
 #include "neigh.h"
 #include "reconcile.h"
-#include "scrape.h"
+#include "load/scrape.h"
 
 #define RESOLVE_INTERVAL_NS 1000000000ull
 #define MAX_DRAINED 256

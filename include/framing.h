@@ -3,8 +3,8 @@
  * trailers. Body and chunk data are skipped by the caller by length (`remaining`). Shared by
  * sk_skb_splice (in the kernel) and the agent's splice(2) path, so both follow a response
  * the same way. */
-#ifndef ILB_BPF_FRAMING_H
-#define ILB_BPF_FRAMING_H
+#ifndef ILB_FRAMING_H
+#define ILB_FRAMING_H
 
 #ifndef __BPF__
 #include "inferlb.h"

@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <cjson/cJSON.h>
-#include "model.h"
+#include "store/store.h"
 
 #define ILB_KUBE_SA_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
 

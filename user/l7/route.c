@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "reconcile.h"
+#include "kern/reconcile.h"
 #include "route.h"
 
 #define GROW(arr, n, cap)                                                        \

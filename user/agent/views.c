@@ -1,18 +1,18 @@
-/* agent_views.c - what the agent shows: control-socket answers (status, pools, backends,
+/* views.c - what the agent shows: control-socket answers (status, pools, backends,
  * objectives, drain) and the Prometheus text, both read from the reconciler's state. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "agent.h"
-#include "l7_vips.h"
-#include "route.h"
+#include "kern/l7_vips.h"
+#include "l7/route.h"
 #include "ctl.h"
-#include "exporter.h"
-#include "kube.h"
+#include "load/exporter.h"
+#include "source/kube.h"
 #include "log.h"
-#include "manifest.h"
-#include "model.h"
+#include "source/manifest.h"
+#include "store/store.h"
 
 static const char *state_name(uint8_t state)
 {

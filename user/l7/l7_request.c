@@ -13,9 +13,9 @@
 #include <netinet/tcp.h>
 #include <time.h>
 #include "l7_conn.h"
-#include "l7_kern.h"
+#include "kern/l7_kern.h"
 #include "log.h"
-#include "maps.h"
+#include "kern/maps.h"
 #include "oai.h"
 #include "route.h"
 

@@ -5,7 +5,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
-#include "model.h"
+#include "store/store.h"
 
 struct ilb_nexthop {
 	uint32_t ifindex;

@@ -2,7 +2,7 @@
  * sockmap (an older kernel, or --splice=pipe), the agent moves the response itself through
  * a pipe, pod socket -> pipe -> client socket, without copying the body into user space.
  * Only the framing (head, chunk-size lines) is peeked at, by the same code sk_skb_splice
- * runs in the kernel (bpf/framing.h), so both paths end a response at the same byte. */
+ * runs in the kernel (include/framing.h), so both paths end a response at the same byte. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -10,10 +10,10 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include "../bpf/framing.h"
+#include "framing.h"
 #include "l7_conn.h"
 #include "log.h"
-#include "maps.h"
+#include "kern/maps.h"
 
 /* Bytes gathered in the pipe before they move on: one splice to the client carries every
  * chunk (and its framing) that arrived together, not a splice per piece. */

@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include "load.h"
+#include "load/load.h"
 #include "prefix.h"
 
 #define ILB_SCHED_DEFAULT_STALE_NS (200ull * 1000000) /* as the agent's --stale-after */

@@ -9,8 +9,8 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include "load.h"
-#include "model.h"
+#include "load/load.h"
+#include "store/store.h"
 
 struct ilb_reconciler;
 

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model.h"
+#include "store.h"
 
 #define ENGINE_LABEL "inference.networking.k8s.io/engine-type"
 #define DEFAULT_ENGINE "vllm"

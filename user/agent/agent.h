@@ -1,16 +1,16 @@
 /* agent.h - the agent's state, shared by its loop (agent.c) and its views
- * (agent_views.c: control-socket answers and Prometheus text). */
+ * (views.c: control-socket answers and Prometheus text). */
 #ifndef ILB_AGENT_H
 #define ILB_AGENT_H
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <cjson/cJSON.h>
-#include "l4.h"
-#include "l7.h"
-#include "l7_kern.h"
-#include "maps.h"
-#include "reconcile.h"
+#include "kern/l4.h"
+#include "l7/l7.h"
+#include "kern/l7_kern.h"
+#include "kern/maps.h"
+#include "kern/reconcile.h"
 
 #define ILB_VERSION "0.1.0"
 #define ILB_DEFAULT_SOCKET "/run/inferlb/agent.sock"

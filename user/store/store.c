@@ -1,4 +1,4 @@
-/* model.c - the object model's plumbing: labels, addresses, deep copies and equality of
+/* store.c - the object model's plumbing: labels, addresses, deep copies and equality of
  * decoded objects, and the store that keeps them by kind, namespace and name. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model.h"
+#include "store.h"
 
 const char *ilb_kind_name(enum ilb_kind kind)
 {

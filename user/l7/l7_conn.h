@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include "http1.h"
 #include "l7.h"
-#include "model.h"
+#include "store/store.h"
 #include "prefix.h"
 #include "sched.h"
 

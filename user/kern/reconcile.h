@@ -6,9 +6,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "inferlb.h"
-#include "load.h"
+#include "load/load.h"
 #include "maps.h"
-#include "model.h"
+#include "store/store.h"
 
 struct ilb_netlink;
 struct ilb_scraper;
