@@ -11,6 +11,12 @@ export INFERLB_BUILD="$PWD/$BUILD"
 log_dir="$BUILD/test-logs"
 mkdir -p "$log_dir"
 
+# The agent mounts bpffs when it starts; tests that pin maps before any agent ran (test_cli)
+# need it too, so a fresh machine mounts it here, as the agent would.
+if [ "$(id -u)" -eq 0 ] && [ "$(stat -f -c %T /sys/fs/bpf 2>/dev/null)" != bpf_fs ]; then
+	mount -t bpf bpf /sys/fs/bpf -o mode=0700 || echo "# bpffs: cannot mount /sys/fs/bpf" >&2
+fi
+
 passed=0
 failed=0
 failed_names=()
