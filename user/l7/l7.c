@@ -120,7 +120,7 @@ static bool client_drained(struct l7_client *c)
 	return c->taken_seen >= need;
 }
 
-static void client_free(struct ilb_l7 *l7, struct l7_client *c)
+void l7_client_free(struct ilb_l7 *l7, struct l7_client *c)
 {
 	l7_hold_release(l7, c);
 	if (c->backend)
@@ -203,34 +203,9 @@ void l7_client_flush(struct ilb_l7 *l7, struct l7_client *c)
 		c->out_off = c->out_len = 0;
 		if (c->done_when_flushed) {
 			c->done_when_flushed = false;
-			l7_client_response_done(l7, c, 0);
+			l7_response_end(l7, c, L7_END_ANSWERED, 0);
 		}
 	}
-}
-
-/* An OpenAI-style error, then the connection closes unless keep_alive. */
-void l7_client_error(struct ilb_l7 *l7, struct l7_client *c, int status, const char *message, bool keep_alive,
-		     const char *retry_after)
-{
-	char body[8192], buf[9216];
-	struct ilb_http_header extra = { .name = "Retry-After", .value = retry_after, .name_len = 11,
-					 .value_len = retry_after ? strlen(retry_after) : 0 };
-	ssize_t body_len = ilb_oai_error_body(body, sizeof(body), status, "%s", message);
-	struct ilb_http_resp resp = {
-		.status = status,
-		.content_type = "application/json",
-		.body = body,
-		.body_len = body_len > 0 ? (size_t)body_len : 0,
-		.keep_alive = keep_alive,
-		.extra = retry_after ? &extra : NULL,
-		.n_extra = retry_after ? 1 : 0,
-	};
-	ssize_t n = ilb_http_write_response(&resp, buf, sizeof(buf));
-
-	if (n > 0)
-		l7_client_write(l7, c, buf, n);
-	if (!keep_alive)
-		l7_client_close(l7, c);
 }
 
 /* The port the connection was made to: sk_lookup hands the agent connections to any VIP. */
@@ -279,7 +254,7 @@ static void on_accept(struct ilb_l7 *l7)
 		if (ilb_l7_kern_add_client(l7->kern, fd, c->cookie) ||
 		    l7_watch(l7, fd, &c->obj, EPOLLIN | EPOLLRDHUP, true)) {
 			pr_warn("l7: client socket: %s", strerror(errno));
-			client_free(l7, c);
+			l7_client_free(l7, c);
 		}
 	}
 }
@@ -294,8 +269,8 @@ static void client_feed(struct ilb_l7 *l7, struct l7_client *c, const char *data
 		if (!c->header_deadline_ns)
 			c->header_deadline_ns = ilb_now_ns() + (uint64_t)l7->cfg.header_timeout_ms * 1000000;
 		if (r == ILB_HTTP_ERROR) {
-			count(l7, c->reader.err_status == 413 ? ILB_L7_TOO_LARGE : ILB_L7_BAD_REQUEST);
-			l7_client_error(l7, c, c->reader.err_status, c->reader.err_reason, false, NULL);
+			l7_answer_error(l7, c, c->reader.err_status == 413 ? ILB_L7_TOO_LARGE : ILB_L7_BAD_REQUEST,
+					c->reader.err_status, c->reader.err_reason, false, NULL);
 			return;
 		}
 		if (r == ILB_HTTP_HEAD_DONE && c->reader.req.expect_continue)
@@ -330,7 +305,7 @@ static void on_client(struct ilb_l7 *l7, struct l7_client *c, uint32_t events)
 
 	if (c->state == L7_CLOSING) {
 		if (events & (EPOLLHUP | EPOLLERR))
-			client_free(l7, c);
+			l7_client_free(l7, c);
 		else if (events & EPOLLRDHUP)
 			/* The client is done sending; what is left of ours drains on the tick. A
 			 * half-close would otherwise be reported on every wait until then. */
@@ -359,34 +334,18 @@ static void on_client(struct ilb_l7 *l7, struct l7_client *c, uint32_t events)
 		return;
 	}
 	if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
-		if (c->state == L7_STREAMING || c->state == L7_CONNECTING || c->state == L7_HOLDING) {
-			count(l7, ILB_L7_CLIENT_GONE);
-			/* The pod stops being charged for a response nobody reads. */
-			if (c->backend)
-				l7_backend_release(l7, c->backend, false);
-		}
-		client_free(l7, c);
+		/* The pod stops being charged for a response nobody reads. */
+		if (c->state == L7_STREAMING || c->state == L7_CONNECTING || c->state == L7_HOLDING)
+			l7_response_end(l7, c, L7_END_CLIENT_GONE, 0);
+		else
+			l7_client_free(l7, c);
 	}
 }
 
-/* The response ended: the connection reads its next request. */
-void l7_client_response_done(struct ilb_l7 *l7, struct l7_client *c, uint64_t bytes)
+/* The response is over and the connection kept: its next request, which may be waiting
+ * already (pipelined). */
+void l7_client_read_next(struct ilb_l7 *l7, struct l7_client *c)
 {
-	l7_hold_release(l7, c);
-	c->kernel_bytes += bytes;
-	if (c->out_len && c->keep_alive) {
-		/* The agent's own bytes (an error, an answer's tail) still wait for the kernel's:
-		 * the next request waits for them, or its answer could overtake them. */
-		c->done_when_flushed = true;
-		c->state = L7_STREAMING;
-		c->deadline_ns = ilb_now_ns() + (uint64_t)l7->cfg.stall_timeout_ms * 1000000;
-		return;
-	}
-	l7_request_clear(c);
-	if (!c->keep_alive) {
-		l7_client_close(l7, c);
-		return;
-	}
 	c->state = L7_READING;
 	c->deadline_ns = ilb_now_ns() + (uint64_t)l7->cfg.idle_timeout_ms * 1000000;
 	ilb_http_reader_idle(&c->reader);
@@ -400,20 +359,6 @@ void l7_client_response_done(struct ilb_l7 *l7, struct l7_client *c, uint64_t by
 		client_feed(l7, c, data, len);
 		free(data);
 	}
-}
-
-/* The pod's response ends unfinished: a 502 when nothing of it has reached the client,
- * else the client's close (a second answer inside the first one's body would be garbage). */
-void l7_response_failed(struct ilb_l7 *l7, struct l7_client *c, uint64_t kernel_bytes, const char *message)
-{
-	count(l7, ILB_L7_BAD_GATEWAY);
-	c->kernel_bytes += kernel_bytes;
-	if (c->backend)
-		l7_backend_release(l7, c->backend, false);
-	if (kernel_bytes == 0 && c->agent_bytes == c->agent_bytes_at_send)
-		l7_client_error(l7, c, 502, message, false, NULL);
-	else
-		l7_client_close(l7, c);
 }
 
 /* ---- kernel events ---- */
@@ -443,10 +388,7 @@ static int on_event(void *ctx, void *data, size_t len)
 		break;
 	case ILB_L7_EV_DONE:
 		l7_count_ttft(l7, c, ev->first_byte_ns); /* a response in one skb has no first-byte event */
-		if (c->backend_id < ILB_MAX_BACKENDS)
-			atomic_fetch_add(&l7->stats.backend[c->backend_id].responses, 1);
-		l7_backend_release(l7, c->backend, true);
-		l7_client_response_done(l7, c, ev->bytes);
+		l7_response_end(l7, c, L7_END_DONE, ev->bytes);
 		break;
 	case ILB_L7_EV_DONE_TAIL:
 		/* The last skb is ours to read (l7_on_backend): the response's part of it goes
@@ -462,28 +404,22 @@ static int on_event(void *ctx, void *data, size_t len)
 		 * still holds for this client; at its end the pod's connection is kept. */
 		if (ev->tail > len - sizeof(*ev)) {
 			/* a record shorter than it says: never the kernel's, yet not a reason to hang */
-			l7_response_failed(l7, c, 0, "the model server's response could not be read");
+			l7_response_end(l7, c, L7_END_UNREADABLE, 0);
 			break;
 		}
 		l7_count_ttft(l7, c, ev->first_byte_ns);
 		if (l7_client_write(l7, c, (const char *)(ev + 1), ev->tail)) {
-			l7_backend_release(l7, c->backend, false);
-			l7_client_close(l7, c);
+			l7_response_end(l7, c, L7_END_CUT, 0);
 			break;
 		}
-		if (ev->kind == ILB_L7_EV_PART_INLINE)
-			break;
-		if (c->backend_id < ILB_MAX_BACKENDS)
-			atomic_fetch_add(&l7->stats.backend[c->backend_id].responses, 1);
-		l7_backend_release(l7, c->backend, true);
-		l7_client_response_done(l7, c, 0);
+		if (ev->kind == ILB_L7_EV_DONE_INLINE)
+			l7_response_end(l7, c, L7_END_DONE, 0);
 		break;
 	case ILB_L7_EV_CLIENT_GONE:
-		count(l7, ILB_L7_CLIENT_GONE);
-		client_free(l7, c);
+		l7_response_end(l7, c, L7_END_CLIENT_GONE, 0);
 		break;
 	case ILB_L7_EV_ERROR:
-		l7_response_failed(l7, c, ev->bytes, "the model server's response could not be read");
+		l7_response_end(l7, c, L7_END_UNREADABLE, ev->bytes);
 		break;
 	}
 	return 0;
@@ -516,13 +452,12 @@ static void tick(struct ilb_l7 *l7)
 		case L7_CLOSING:
 			if ((!c->out_len && client_drained(c)) || now > c->deadline_ns) {
 				shutdown(c->fd, SHUT_WR);
-				client_free(l7, c);
+				l7_client_free(l7, c);
 			}
 			break;
 		case L7_READING:
 			if (c->header_deadline_ns && now > c->header_deadline_ns) {
-				count(l7, ILB_L7_TIMEOUT);
-				l7_client_error(l7, c, 408, "the request did not arrive in time", false, NULL);
+				l7_answer_error(l7, c, ILB_L7_TIMEOUT, 408, "the request did not arrive in time", false, NULL);
 			} else if (!c->header_deadline_ns && now > c->deadline_ns) {
 				l7_client_close(l7, c);
 			}
@@ -540,8 +475,8 @@ static void tick(struct ilb_l7 *l7)
 			uint64_t acked;
 
 			if (c->done_when_flushed && now > c->deadline_ns) {
-				count(l7, ILB_L7_STALLED); /* the agent's bytes wait for a client that reads nothing */
-				client_free(l7, c);
+				/* the agent's bytes wait for a client that reads nothing */
+				l7_response_end(l7, c, L7_END_STALLED, 0);
 				break;
 			}
 			if (l7->ticks % 100 || !c->backend || c->backend->piped)
@@ -549,7 +484,7 @@ static void tick(struct ilb_l7 *l7)
 			ilb_l7_kern_stream_get(l7->kern, c->backend->stream_slot, &s);
 			if (s.state == ILB_RESP_ERROR && !c->backend->tail_left) {
 				/* Its error event was lost (a full ring): ended here as it would have been. */
-				l7_response_failed(l7, c, s.bytes, "the model server's response could not be read");
+				l7_response_end(l7, c, L7_END_UNREADABLE, s.bytes);
 				break;
 			}
 			acked = tcp_acked(c->fd);
@@ -557,9 +492,8 @@ static void tick(struct ilb_l7 *l7)
 				c->last_acked = acked;
 				c->stall_since_ns = now;
 			} else if (now - c->stall_since_ns > (uint64_t)l7->cfg.stall_timeout_ms * 1000000) {
-				count(l7, ILB_L7_STALLED);
 				pr_info("l7: closing a client that read nothing for %u ms", l7->cfg.stall_timeout_ms);
-				client_free(l7, c);
+				l7_response_end(l7, c, L7_END_STALLED, 0);
 			}
 			break;
 		}
@@ -696,7 +630,7 @@ void ilb_l7_stop(struct ilb_l7 *l7)
 	}
 	for (int i = 0; i < L7_MAX_CLIENTS; i++)
 		if (l7->clients[i])
-			client_free(l7, l7->clients[i]);
+			l7_client_free(l7, l7->clients[i]);
 	l7_backends_free(l7);
 	free_dead(l7);
 	free(l7->dead);

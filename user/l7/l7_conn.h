@@ -30,6 +30,7 @@ struct l7_object {
 enum l7_client_state { L7_READING = 0, L7_HOLDING, L7_CONNECTING, L7_STREAMING, L7_CLOSING };
 
 struct l7_backend;
+struct ilb_rt_backend;
 
 struct l7_client {
 	struct l7_object obj;
@@ -130,32 +131,66 @@ struct ilb_l7 {
 	struct ilb_l7_stats stats;
 };
 
+/* How a response ends (l7_response_end). */
+enum l7_end {
+	L7_END_ANSWERED, /* the agent answered the request itself */
+	L7_END_DONE, /* whole: the pod's connection is kept for another request */
+	L7_END_DONE_LAST, /* whole: the pod's connection closes (what follows is nobody's) */
+	L7_END_POD_CLOSED, /* whole up to the pod's close (no framing): the client's closes too */
+	/* the same on the sockmap, seen only as the pod's hang-up: the kernel sends no end event,
+	 * and the pod's response count does not hold it */
+	L7_END_HANGUP,
+	L7_END_UNREADABLE, /* unfinished, the framing broken: 502 if nothing of it reached the client */
+	L7_END_POD_GONE, /* unfinished, the pod closed: 502 if nothing of it reached the client */
+	L7_END_BROKEN, /* a tail that could not be passed on: a bad gateway, the client closed */
+	L7_END_CUT, /* the agent could not keep the response's bytes: the client closed */
+	L7_END_CLIENT_UNREACHABLE, /* the client took no more (pipe path): gone, closed */
+	L7_END_CLIENT_GONE, /* the client left: freed at once */
+	L7_END_STALLED, /* the client read nothing for too long: freed */
+};
+
+/* An answer of the agent's own that no counter holds. */
+#define L7_UNCOUNTED ILB_L7__COUNT
+
 /* l7.c */
 void l7_defer_free(struct ilb_l7 *l7, struct l7_object *obj);
 /* Adds fd to the loop (add) or changes what it waits for; a change to what it already
  * waits for is no syscall. */
 int l7_watch(struct ilb_l7 *l7, int fd, struct l7_object *obj, uint32_t events, bool add);
 void l7_client_close(struct ilb_l7 *l7, struct l7_client *c);
+void l7_client_free(struct ilb_l7 *l7, struct l7_client *c);
+/* The response is over and the connection kept: it reads its next request. */
+void l7_client_read_next(struct ilb_l7 *l7, struct l7_client *c);
 /* The response's first byte came at first_byte_ns: its time to first token goes into its
  * pod's sum, once per response (the kernel's events and the pipe path alike). */
 void l7_count_ttft(struct ilb_l7 *l7, struct l7_client *c, uint64_t first_byte_ns);
-/* The pod's response ends unfinished after kernel_bytes of it were redirected: 502 if
- * nothing of it reached the client, else the client is closed. */
-void l7_response_failed(struct ilb_l7 *l7, struct l7_client *c, uint64_t kernel_bytes, const char *message);
 int l7_client_write(struct ilb_l7 *l7, struct l7_client *c, const char *data, size_t len);
 void l7_client_flush(struct ilb_l7 *l7, struct l7_client *c);
-void l7_client_error(struct ilb_l7 *l7, struct l7_client *c, int status, const char *message, bool keep_alive,
-		     const char *retry_after);
-void l7_client_response_done(struct ilb_l7 *l7, struct l7_client *c, uint64_t bytes);
+
+/* end.c */
+/* The one place a response ends: counts it, releases its pod (connection and in-flight
+ * count), answers or closes the client as `how` says, and resets the connection for its
+ * next request. kernel_bytes: what the kernel redirected of it and no event counted yet. */
+void l7_response_end(struct ilb_l7 *l7, struct l7_client *c, enum l7_end how, uint64_t kernel_bytes);
+/* The agent answers with an OpenAI-style error, counted under `counter`: the connection
+ * then reads its next request when keep_alive, else closes. */
+void l7_answer_error(struct ilb_l7 *l7, struct l7_client *c, enum ilb_l7_counter counter, int status,
+		     const char *message, bool keep_alive, const char *retry_after);
 
 /* l7_request.c */
 void l7_request_start(struct ilb_l7 *l7, struct l7_client *c);
 void l7_request_clear(struct l7_client *c);
 void l7_request_connect_failed(struct ilb_l7 *l7, struct l7_client *c);
+/* The request leaves its pod's in-flight count (once, whatever ended it). */
+void l7_inflight_leave(struct ilb_l7 *l7, struct l7_client *c);
 /* The request leaves the hold queue (dispatched, answered, or its client gone). */
 void l7_hold_release(struct ilb_l7 *l7, struct l7_client *c);
 /* Tries every held request again in arrival order; answers 503 past the deadline. */
 void l7_hold_tick(struct ilb_l7 *l7, uint64_t now_ns);
+
+/* backend.c */
+/* The request (already charged to its pod) goes to be: a kept connection if one is idle. */
+void l7_backend_connect(struct ilb_l7 *l7, struct l7_client *c, const struct ilb_rt_backend *be);
 /* Detaches a backend connection from its request: back to the idle list when `reuse`
  * (its response ended cleanly), closed otherwise. Releases the pod's in-flight count. */
 void l7_backend_release(struct ilb_l7 *l7, struct l7_backend *b, bool reuse);

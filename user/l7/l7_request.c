@@ -54,11 +54,7 @@ static void respond(struct ilb_l7 *l7, struct l7_client *c, int status, const ch
 
 	if (n > 0)
 		l7_client_write(l7, c, head, n);
-	if (!c->keep_alive) {
-		l7_client_close(l7, c);
-		return;
-	}
-	l7_client_response_done(l7, c, 0);
+	l7_response_end(l7, c, L7_END_ANSWERED, 0);
 }
 
 /* GET /v1/models: every model and adapter the gateway can route. */
@@ -70,7 +66,7 @@ static void list_models(struct ilb_l7 *l7, struct l7_client *c)
 	char *json;
 
 	if (!m) {
-		l7_client_error(l7, c, 500, "out of memory", false, NULL);
+		l7_answer_error(l7, c, L7_UNCOUNTED, 500, "out of memory", false, NULL);
 		return;
 	}
 	for (int i = 0; i < t->n_models; i++) {
@@ -111,7 +107,7 @@ static void list_models(struct ilb_l7 *l7, struct l7_client *c)
 	json = ilb_oai_models_json(m, n);
 	free(m);
 	if (!json) {
-		l7_client_error(l7, c, 500, "out of memory", false, NULL);
+		l7_answer_error(l7, c, L7_UNCOUNTED, 500, "out of memory", false, NULL);
 		return;
 	}
 	respond(l7, c, 200, "application/json", json, strlen(json));
@@ -217,7 +213,30 @@ static void retarget_forward(struct l7_client *c, const struct ilb_rt_backend *b
 	c->forward = n;
 }
 
-static void backend_connect(struct ilb_l7 *l7, struct l7_client *c, const struct ilb_rt_backend *be);
+/* The pick is made: the request is charged to its pod, then goes to it. */
+static void dispatch(struct ilb_l7 *l7, struct l7_client *c, const struct ilb_rt_backend *be)
+{
+	l7_hold_release(l7, c);
+	c->attempts++;
+	c->backend_id = be->id;
+	/* Counted at the pick, not once connected: every request picked while connections are
+	 * still being made must see the ones before it. */
+	atomic_fetch_add(&l7->stats.backend[be->id].inflight, 1);
+	atomic_fetch_add(&l7->stats.backend[be->id].picks, 1);
+	c->inflight_counted = true;
+	for (int i = 0; i < c->n_pods; i++)
+		if (c->pods[i].id == be->id)
+			ilb_sched_commit(&l7->sched, &c->sreq, c->pods, c->n_pods, i);
+	l7_backend_connect(l7, c, be);
+}
+
+/* The request leaves its pod's in-flight count (once, whatever ended it). */
+void l7_inflight_leave(struct ilb_l7 *l7, struct l7_client *c)
+{
+	if (c->inflight_counted && c->backend_id < ILB_MAX_BACKENDS)
+		atomic_fetch_sub(&l7->stats.backend[c->backend_id].inflight, 1);
+	c->inflight_counted = false;
+}
 
 /* No ready pod, the revision's SKS in Proxy mode: to one of the activator's addresses (round
  * robin, another than `failed` on a retry), which holds the request until Knative has a pod,
@@ -234,7 +253,7 @@ static void via_activator(struct ilb_l7 *l7, struct l7_client *c, struct ilb_oai
 	c->activator_index = i;
 	if (failed < 0) {
 		if (build_forward(l7, c, oreq, model, &pool->activator[i])) {
-			l7_client_error(l7, c, 500, "the request could not be rewritten", false, NULL);
+			l7_answer_error(l7, c, L7_UNCOUNTED, 500, "the request could not be rewritten", false, NULL);
 			return;
 		}
 		count(l7, ILB_L7_ACTIVATOR);
@@ -243,7 +262,7 @@ static void via_activator(struct ilb_l7 *l7, struct l7_client *c, struct ilb_oai
 	} else {
 		retarget_forward(c, &pool->activator[i]);
 	}
-	backend_connect(l7, c, &pool->activator[i]);
+	dispatch(l7, c, &pool->activator[i]);
 }
 
 /* No pod of a scaled-to-zero pool: the request waits (what its client sends meanwhile waits
@@ -301,8 +320,7 @@ void l7_hold_tick(struct ilb_l7 *l7, uint64_t now_ns)
 
 		if (now_ns > c->hold_deadline_ns) {
 			l7_hold_release(l7, c);
-			count(l7, ILB_L7_NO_POD);
-			l7_client_error(l7, c, 503, "no model server became ready in time", false, "30");
+			l7_answer_error(l7, c, ILB_L7_NO_POD, 503, "no model server became ready in time", false, "30");
 		} else if (retry) {
 			l7_request_clear(c);
 			c->state = L7_READING;
@@ -324,11 +342,9 @@ static void pick_and_go(struct ilb_l7 *l7, struct l7_client *c, struct ilb_oai_r
 	rc = failed < 0 ? ilb_sched_pick(&l7->sched, &c->sreq, c->pods, c->n_pods, ilb_now_ns(), &res) :
 			  ilb_sched_next(&l7->sched, &c->sreq, c->pods, c->n_pods, failed, ilb_now_ns(), &res);
 	if (rc == -EBUSY) {
-		count(l7, ILB_L7_SHED);
 		atomic_fetch_add(&l7->stats.sheds[c->table->pools[c->pool].kernel_id], 1);
-		l7_client_error(l7, c, 429, res.reason ? res.reason : "the pool is saturated", c->keep_alive, "1");
-		if (c->keep_alive)
-			l7_client_response_done(l7, c, 0);
+		l7_answer_error(l7, c, ILB_L7_SHED, 429, res.reason ? res.reason : "the pool is saturated",
+				c->keep_alive, "1");
 		return;
 	}
 	if (rc == -ENOENT && failed < 0 && c->table->pools[c->pool].n_activator) {
@@ -341,21 +357,19 @@ static void pick_and_go(struct ilb_l7 *l7, struct l7_client *c, struct ilb_oai_r
 		return;
 	}
 	if (rc < 0) {
-		count(l7, ILB_L7_NO_POD);
-		l7_client_error(l7, c, 503, res.reason ? res.reason : "no ready model server", c->keep_alive, "1");
-		if (c->keep_alive)
-			l7_client_response_done(l7, c, 0);
+		l7_answer_error(l7, c, ILB_L7_NO_POD, 503, res.reason ? res.reason : "no ready model server",
+				c->keep_alive, "1");
 		return;
 	}
 	if (failed < 0) {
 		if (build_forward(l7, c, oreq, model, &c->table->pools[c->pool].backends[rc])) {
-			l7_client_error(l7, c, 500, "the request could not be rewritten", false, NULL);
+			l7_answer_error(l7, c, L7_UNCOUNTED, 500, "the request could not be rewritten", false, NULL);
 			return;
 		}
 	} else {
 		retarget_forward(c, &c->table->pools[c->pool].backends[rc]);
 	}
-	backend_connect(l7, c, &c->table->pools[c->pool].backends[rc]);
+	dispatch(l7, c, &c->table->pools[c->pool].backends[rc]);
 }
 
 void l7_request_start(struct ilb_l7 *l7, struct l7_client *c)
@@ -376,8 +390,7 @@ void l7_request_start(struct ilb_l7 *l7, struct l7_client *c)
 		 req->path);
 	port = c->local_port;
 	if (!t) {
-		count(l7, ILB_L7_NO_POD);
-		l7_client_error(l7, c, 503, "the gateway has no routes yet", false, "1");
+		l7_answer_error(l7, c, ILB_L7_NO_POD, 503, "the gateway has no routes yet", false, "1");
 		return;
 	}
 	if (!strcmp(req->method, "GET") && !strcmp(path, "/v1/models")) {
@@ -391,24 +404,18 @@ void l7_request_start(struct ilb_l7 *l7, struct l7_client *c)
 	rc = ilb_oai_parse(&oreq, ilb_oai_api_from_path(path, strlen(path)), req->body ? req->body : "", req->body_len,
 			   msg, sizeof(msg));
 	if (rc) {
-		count(l7, ILB_L7_BAD_REQUEST);
-		l7_client_error(l7, c, rc == -ENOMEM ? 500 : 400, rc == -ENOMEM ? "out of memory" : msg, c->keep_alive,
-				NULL);
-		if (c->keep_alive)
-			l7_client_response_done(l7, c, 0);
+		l7_answer_error(l7, c, ILB_L7_BAD_REQUEST, rc == -ENOMEM ? 500 : 400,
+				rc == -ENOMEM ? "out of memory" : msg, c->keep_alive, NULL);
 		return;
 	}
 	rs = ilb_route_resolve(t, req->host, path, port, oreq.model, req->objective, (uint32_t)random(), &route);
 	if (rs != ILB_ROUTE_OK) {
-		count(l7, ILB_L7_NOT_FOUND);
 		if (rs == ILB_ROUTE_NO_HOST)
 			snprintf(msg, sizeof(msg), "No route for host `%.100s`.", req->host);
 		else
 			snprintf(msg, sizeof(msg), "The model `%.200s` does not exist.", oreq.model);
 		ilb_oai_req_free(&oreq);
-		l7_client_error(l7, c, 404, msg, c->keep_alive, NULL);
-		if (c->keep_alive)
-			l7_client_response_done(l7, c, 0);
+		l7_answer_error(l7, c, ILB_L7_NOT_FOUND, 404, msg, c->keep_alive, NULL);
 		return;
 	}
 	const struct ilb_rt_pool *pool = &t->pools[route.pool];
@@ -422,7 +429,7 @@ void l7_request_start(struct ilb_l7 *l7, struct l7_client *c)
 	c->pods = calloc(pool->n_backends ? pool->n_backends : 1, sizeof(*c->pods));
 	if (!c->pods) {
 		ilb_oai_req_free(&oreq);
-		l7_client_error(l7, c, 500, "out of memory", false, NULL);
+		l7_answer_error(l7, c, L7_UNCOUNTED, 500, "out of memory", false, NULL);
 		return;
 	}
 	c->n_pods = pool->n_backends;
@@ -447,243 +454,21 @@ void l7_request_start(struct ilb_l7 *l7, struct l7_client *c)
 	ilb_oai_req_free(&oreq);
 }
 
-/* ---- backend connections ---- */
-
-static void backend_close(struct ilb_l7 *l7, struct l7_backend *b)
-{
-	if (b->in_map)
-		ilb_l7_kern_del_backend(l7->kern, b->cookie, b->stream_slot);
-	epoll_ctl(l7->epfd, EPOLL_CTL_DEL, b->fd, NULL);
-	close(b->fd);
-	if (b->pipe[0] >= 0) {
-		close(b->pipe[0]);
-		close(b->pipe[1]);
-	}
-	l7_defer_free(l7, &b->obj);
-}
-
-static void unlink_idle(struct ilb_l7 *l7, struct l7_backend *b)
-{
-	for (struct l7_backend **p = &l7->idle[b->id]; *p; p = &(*p)->next_idle) {
-		if (*p == b) {
-			*p = b->next_idle;
-			return;
-		}
-	}
-}
-
-/* The request leaves its pod's in-flight count (once, whatever ended it). */
-static void inflight_leave(struct ilb_l7 *l7, struct l7_client *c)
-{
-	if (c->inflight_counted && c->backend_id < ILB_MAX_BACKENDS)
-		atomic_fetch_sub(&l7->stats.backend[c->backend_id].inflight, 1);
-	c->inflight_counted = false;
-}
-
-void l7_backend_release(struct ilb_l7 *l7, struct l7_backend *b, bool reuse)
-{
-	struct l7_client *c = b->client;
-	int n_idle = 0;
-
-	if (c) {
-		inflight_leave(l7, c);
-		c->backend = NULL;
-		b->client = NULL;
-	}
-	for (struct l7_backend *i = l7->idle[b->id]; i; i = i->next_idle)
-		n_idle++;
-	if (!reuse || !b->connected || n_idle >= L7_MAX_IDLE_PER_BACKEND || b->in_pipe ||
-	    (b->in_map && ilb_l7_kern_stream_end(l7->kern, b->stream_slot))) {
-		backend_close(l7, b);
-		return;
-	}
-	b->idle_since_ns = ilb_now_ns();
-	b->next_idle = l7->idle[b->id];
-	l7->idle[b->id] = b;
-	/* Idle: a close wakes the agent. Bytes nobody asked for do on the pipe path; on the
-	 * sockmap the verdict program drops them and marks the slot, seen before reuse. */
-	l7_watch(l7, b->fd, &b->obj, EPOLLRDHUP | (b->in_map ? 0 : EPOLLIN), false);
-}
-
-/* Writes what is left of the request; the response then streams in the kernel. */
-static void backend_send(struct ilb_l7 *l7, struct l7_backend *b)
-{
-	struct l7_client *c = b->client;
-	/* On the sockmap the verdict program takes every byte of the response: waking for
-	 * them would only find an empty queue. The pipe path reads them itself. */
-	uint32_t events = EPOLLRDHUP | (b->piped ? EPOLLIN : 0);
-
-	while (b->out_off < c->forward_len) {
-		ssize_t n = send(b->fd, c->forward + b->out_off, c->forward_len - b->out_off, MSG_NOSIGNAL);
-
-		if (n < 0 && errno == EAGAIN) {
-			events |= EPOLLOUT;
-			break;
-		}
-		if (n <= 0) {
-			l7_request_connect_failed(l7, c);
-			return;
-		}
-		b->out_off += n;
-	}
-	l7_watch(l7, b->fd, &b->obj, events, false);
-}
-
-/* Connected: into `l7_backends`, armed for this response, then the request goes out. */
-static void backend_ready(struct ilb_l7 *l7, struct l7_backend *b)
-{
-	struct l7_client *c = b->client;
-	int rc = 0;
-
-	if (!b->in_map && !b->piped && !l7->cfg.splice_pipe) {
-		rc = ilb_l7_kern_add_backend(l7->kern, b->fd, b->cookie, &b->stream_slot);
-		b->in_map = rc == 0;
-		if (rc && !l7->pipe_warned) {
-			pr_warn("l7: the sockmap refuses backend sockets (%s): responses go through splice(2)",
-				strerror(-rc));
-			l7->pipe_warned = true;
-		}
-		b->piped = rc != 0;
-		rc = 0;
-	}
-	if (l7->cfg.splice_pipe)
-		b->piped = true;
-	if (b->piped)
-		rc = l7_pipe_arm(b, c->head_request);
-	else
-		rc = ilb_l7_kern_stream_start(l7->kern, b->stream_slot, c->cookie, c->stream_id, c->head_request,
-					      l7->cfg.inline_max);
-	if (rc) {
-		pr_warn("l7: arming the backend connection: %s", strerror(-rc));
-		l7_request_connect_failed(l7, c);
-		return;
-	}
-	b->connected = true;
-	c->state = L7_STREAMING;
-	c->sent_ns = ilb_now_ns();
-	c->ttft_counted = false;
-	c->agent_bytes_at_send = c->agent_bytes;
-	c->last_acked = 0;
-	c->stall_since_ns = c->sent_ns;
-	b->out_off = 0;
-	backend_send(l7, b);
-}
-
-/* A kept connection to be's address, if one is idle; unconnected ones met are closed. */
-static struct l7_backend *take_idle(struct ilb_l7 *l7, const struct ilb_rt_backend *be)
-{
-	struct l7_backend **p = &l7->idle[be->id], *b;
-
-	while ((b = *p)) {
-		if (!b->connected || (b->in_map && !ilb_l7_kern_stream_idle(l7->kern, b->stream_slot))) {
-			*p = b->next_idle;
-			backend_close(l7, b);
-			continue;
-		}
-		if (b->port == be->port && ilb_addr_equal(&b->addr, &be->addr)) {
-			*p = b->next_idle;
-			b->next_idle = NULL;
-			return b;
-		}
-		p = &b->next_idle;
-	}
-	return NULL;
-}
-
-static void backend_connect(struct ilb_l7 *l7, struct l7_client *c, const struct ilb_rt_backend *be)
-{
-	struct sockaddr_storage sa = { 0 };
-	socklen_t sa_len;
-	struct l7_backend *b;
-	int one = 1;
-
-	l7_hold_release(l7, c);
-	c->attempts++;
-	c->backend_id = be->id;
-	/* Counted at the pick, not once connected: every request picked while connections are
-	 * still being made must see the ones before it. */
-	atomic_fetch_add(&l7->stats.backend[be->id].inflight, 1);
-	atomic_fetch_add(&l7->stats.backend[be->id].picks, 1);
-	c->inflight_counted = true;
-	for (int i = 0; i < c->n_pods; i++)
-		if (c->pods[i].id == be->id)
-			ilb_sched_commit(&l7->sched, &c->sreq, c->pods, c->n_pods, i);
-	c->sequence++;
-	c->stream_id = (uint64_t)c->slot | (uint64_t)c->sequence << 32;
-	c->state = L7_CONNECTING;
-	c->deadline_ns = ilb_now_ns() + (uint64_t)l7->cfg.connect_timeout_ms * 1000000;
-	/* A kept connection to this pod, if one is idle. */
-	b = take_idle(l7, be);
-	if (b) {
-		b->client = c;
-		c->backend = b;
-		backend_ready(l7, b);
-		return;
-	}
-	b = calloc(1, sizeof(*b));
-	if (!b)
-		goto fail;
-	b->obj.kind = L7_OBJ_BACKEND;
-	b->id = be->id;
-	b->addr = be->addr;
-	b->port = be->port;
-	b->pipe[0] = b->pipe[1] = -1;
-	b->fd = socket(be->addr.family == 6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (b->fd < 0) {
-		free(b);
-		goto fail;
-	}
-	setsockopt(b->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (be->addr.family == 6) {
-		struct sockaddr_in6 *s6 = (void *)&sa;
-
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons(be->port);
-		memcpy(&s6->sin6_addr, be->addr.bytes, 16);
-		sa_len = sizeof(*s6);
-	} else {
-		struct sockaddr_in *s4 = (void *)&sa;
-
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons(be->port);
-		memcpy(&s4->sin_addr, be->addr.bytes, 4);
-		sa_len = sizeof(*s4);
-	}
-	b->cookie = ilb_socket_cookie(b->fd);
-	b->client = c;
-	c->backend = b;
-	if (connect(b->fd, (void *)&sa, sa_len) && errno != EINPROGRESS) {
-		c->backend = NULL;
-		backend_close(l7, b);
-		goto fail;
-	}
-	l7_watch(l7, b->fd, &b->obj, EPOLLOUT | EPOLLRDHUP, true);
-	return;
-fail:
-	l7_request_connect_failed(l7, c);
-}
-
 /* The pod could not take the request: the next-best pod once, then 503. */
 void l7_request_connect_failed(struct ilb_l7 *l7, struct l7_client *c)
 {
 	int failed = -1;
 
-	if (c->backend) {
-		struct l7_backend *b = c->backend;
-
-		c->backend = NULL;
-		b->client = NULL;
-		backend_close(l7, b);
-	}
-	inflight_leave(l7, c);
+	if (c->backend)
+		l7_backend_release(l7, c->backend, false);
+	l7_inflight_leave(l7, c);
 	if (c->via_activator) {
 		if (c->attempts < 2 && c->table->pools[c->pool].n_activator > 1) {
 			count(l7, ILB_L7_RETRIES);
 			via_activator(l7, c, NULL, c->model, c->activator_index);
 			return;
 		}
-		count(l7, ILB_L7_NO_POD);
-		l7_client_error(l7, c, 503, "Knative's activator could not be reached", false, "1");
+		l7_answer_error(l7, c, ILB_L7_NO_POD, 503, "Knative's activator could not be reached", false, "1");
 		return;
 	}
 	for (int i = 0; i < c->n_pods; i++)
@@ -694,127 +479,6 @@ void l7_request_connect_failed(struct ilb_l7 *l7, struct l7_client *c)
 		pick_and_go(l7, c, NULL, c->model, failed);
 		return;
 	}
-	count(l7, ILB_L7_NO_POD);
-	l7_client_error(l7, c, 503, "the model server could not be reached", false, "1");
+	l7_answer_error(l7, c, ILB_L7_NO_POD, 503, "the model server could not be reached", false, "1");
 }
 
-/* The response's last bytes, in the skb the kernel left us: to the client once the
- * kernel's have left, then the response is done. Read at once when the end event comes
- * (the skb is nearly always queued by then), else when the socket says so. */
-void l7_backend_tail(struct ilb_l7 *l7, struct l7_backend *b)
-{
-	struct l7_client *c = b->client;
-	char buf[16384];
-
-	while (b->tail_left) {
-		ssize_t n = recv(b->fd, buf, b->tail_left < sizeof(buf) ? b->tail_left : sizeof(buf), MSG_DONTWAIT);
-
-		if (n < 0 && errno == EAGAIN) {
-			l7_watch(l7, b->fd, &b->obj, EPOLLRDHUP | EPOLLIN, false);
-			return;
-		}
-		if (n <= 0 || l7_client_write(l7, c, buf, n)) {
-			count(l7, ILB_L7_BAD_GATEWAY);
-			l7_backend_release(l7, b, false);
-			l7_client_close(l7, c);
-			return;
-		}
-		b->tail_left -= n;
-	}
-	if (c->backend_id < ILB_MAX_BACKENDS)
-		atomic_fetch_add(&l7->stats.backend[c->backend_id].responses, 1);
-	l7_backend_release(l7, b, false); /* what follows is nobody's */
-	l7_client_response_done(l7, c, 0);
-}
-
-void l7_on_backend(struct ilb_l7 *l7, struct l7_backend *b, uint32_t events)
-{
-	struct l7_client *c = b->client;
-
-	if (!c) {
-		/* An idle kept connection: the pod closed it, or sent what nobody asked for. */
-		unlink_idle(l7, b);
-		backend_close(l7, b);
-		return;
-	}
-	if (!b->connected) {
-		int err = 0;
-		socklen_t len = sizeof(err);
-
-		if ((events & (EPOLLERR | EPOLLHUP)) || getsockopt(b->fd, SOL_SOCKET, SO_ERROR, &err, &len) || err) {
-			l7_request_connect_failed(l7, c);
-			return;
-		}
-		backend_ready(l7, b);
-		return;
-	}
-	if (events & EPOLLOUT) {
-		backend_send(l7, b);
-		return;
-	}
-	if (b->piped) {
-		l7_pipe_pump(l7, b);
-		return;
-	}
-	if ((events & EPOLLIN) && b->tail_left) {
-		l7_backend_tail(l7, b);
-		return;
-	}
-	if (events & EPOLLIN) {
-		/* Bytes the kernel left to us: a response it could not follow (its event says so). */
-		char buf[4096];
-
-		while (recv(b->fd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
-			;
-	}
-	if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
-		struct l7_stream s = { 0 };
-
-		ilb_l7_kern_stream_get(l7->kern, b->stream_slot, &s);
-		if (s.state == ILB_RESP_DONE || s.state == ILB_RESP_UNSOLICITED)
-			return; /* its end event is on the way */
-		if (s.state == ILB_RESP_UNTIL_CLOSE) {
-			/* A response without framing ends with the pod's close: so does the client's. */
-			c->keep_alive = false;
-			l7_backend_release(l7, b, false);
-			l7_client_response_done(l7, c, s.bytes);
-			return;
-		}
-		l7_response_failed(l7, c, s.bytes, "the model server closed the connection");
-	}
-}
-
-/* Kept connections idle for a minute are closed: the pod may be gone or scaled away. */
-void l7_backends_tick(struct ilb_l7 *l7, uint64_t now_ns)
-{
-	for (int i = 0; i < ILB_MAX_BACKENDS; i++) {
-		struct l7_backend **p = &l7->idle[i];
-
-		while (*p) {
-			struct l7_backend *b = *p;
-
-			/* a minute idle, or bytes nobody asked for (the verdict program dropped them) */
-			if (now_ns - b->idle_since_ns < 60000000000ull &&
-			    (!b->in_map || ilb_l7_kern_stream_idle(l7->kern, b->stream_slot))) {
-				p = &b->next_idle;
-				continue;
-			}
-			*p = b->next_idle;
-			backend_close(l7, b);
-		}
-	}
-}
-
-void l7_backends_free(struct ilb_l7 *l7)
-{
-	for (int i = 0; i < ILB_MAX_BACKENDS; i++) {
-		while (l7->idle[i]) {
-			struct l7_backend *b = l7->idle[i];
-
-			l7->idle[i] = b->next_idle;
-			backend_close(l7, b);
-		}
-		ilb_prefix_lru_free(l7->prefix[i]);
-		l7->prefix[i] = NULL;
-	}
-}
