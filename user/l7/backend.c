@@ -45,7 +45,7 @@ void l7_backend_release(struct ilb_l7 *l7, struct l7_backend *b, bool reuse)
 
 	if (c) {
 		l7_inflight_leave(l7, c);
-		c->backend = NULL;
+		c->req.backend = NULL;
 		b->client = NULL;
 	}
 	for (struct l7_backend *i = l7->idle[b->id]; i; i = i->next_idle)
@@ -71,8 +71,8 @@ static void backend_send(struct ilb_l7 *l7, struct l7_backend *b)
 	 * them would only find an empty queue. The pipe path reads them itself. */
 	uint32_t events = EPOLLRDHUP | (b->piped ? EPOLLIN : 0);
 
-	while (b->out_off < c->forward_len) {
-		ssize_t n = send(b->fd, c->forward + b->out_off, c->forward_len - b->out_off, MSG_NOSIGNAL);
+	while (b->out_off < c->req.forward_len) {
+		ssize_t n = send(b->fd, c->req.forward + b->out_off, c->req.forward_len - b->out_off, MSG_NOSIGNAL);
 
 		if (n < 0 && errno == EAGAIN) {
 			events |= EPOLLOUT;
@@ -107,9 +107,9 @@ static void backend_ready(struct ilb_l7 *l7, struct l7_backend *b)
 	if (l7->cfg.splice_pipe)
 		b->piped = true;
 	if (b->piped)
-		rc = l7_pipe_arm(b, c->head_request);
+		rc = l7_pipe_arm(b, c->req.head_request);
 	else
-		rc = ilb_l7_kern_stream_start(l7->kern, b->stream_slot, c->cookie, c->stream_id, c->head_request,
+		rc = ilb_l7_kern_stream_start(l7->kern, b->stream_slot, c->cookie, c->req.stream_id, c->req.head_request,
 					      l7->cfg.inline_max);
 	if (rc) {
 		pr_warn("l7: arming the backend connection: %s", strerror(-rc));
@@ -118,11 +118,11 @@ static void backend_ready(struct ilb_l7 *l7, struct l7_backend *b)
 	}
 	b->connected = true;
 	c->state = L7_STREAMING;
-	c->sent_ns = ilb_now_ns();
-	c->ttft_counted = false;
-	c->agent_bytes_at_send = c->agent_bytes;
-	c->last_acked = 0;
-	c->stall_since_ns = c->sent_ns;
+	c->req.sent_ns = ilb_now_ns();
+	c->req.ttft_counted = false;
+	c->req.agent_bytes_at_send = c->agent_bytes;
+	c->req.last_acked = 0;
+	c->req.stall_since_ns = c->req.sent_ns;
 	b->out_off = 0;
 	backend_send(l7, b);
 }
@@ -156,14 +156,14 @@ void l7_backend_connect(struct ilb_l7 *l7, struct l7_client *c, const struct ilb
 	int one = 1;
 
 	c->sequence++;
-	c->stream_id = (uint64_t)c->slot | (uint64_t)c->sequence << 32;
+	c->req.stream_id = (uint64_t)c->slot | (uint64_t)c->sequence << 32;
 	c->state = L7_CONNECTING;
 	c->deadline_ns = ilb_now_ns() + (uint64_t)l7->cfg.connect_timeout_ms * 1000000;
 	/* A kept connection to this pod, if one is idle. */
 	b = take_idle(l7, be);
 	if (b) {
 		b->client = c;
-		c->backend = b;
+		c->req.backend = b;
 		backend_ready(l7, b);
 		return;
 	}
@@ -198,9 +198,9 @@ void l7_backend_connect(struct ilb_l7 *l7, struct l7_client *c, const struct ilb
 	}
 	b->cookie = ilb_socket_cookie(b->fd);
 	b->client = c;
-	c->backend = b;
+	c->req.backend = b;
 	if (connect(b->fd, (void *)&sa, sa_len) && errno != EINPROGRESS) {
-		c->backend = NULL;
+		c->req.backend = NULL;
 		backend_close(l7, b);
 		goto fail;
 	}

@@ -39,18 +39,20 @@ static void write_error(struct ilb_l7 *l7, struct l7_client *c, int status, cons
 /* The connection is done with this response: it reads its next request, or closes. */
 static void response_over(struct ilb_l7 *l7, struct l7_client *c, uint64_t kernel_bytes)
 {
+	bool keep_alive = c->req.keep_alive;
+
 	l7_hold_release(l7, c);
 	c->kernel_bytes += kernel_bytes;
-	if (c->out_len && c->keep_alive) {
+	if (c->out_len && keep_alive) {
 		/* The agent's own bytes (an error, an answer's tail) still wait for the kernel's:
 		 * the next request waits for them, or its answer could overtake them. */
-		c->done_when_flushed = true;
+		c->req.done_when_flushed = true;
 		c->state = L7_STREAMING;
 		c->deadline_ns = ilb_now_ns() + (uint64_t)l7->cfg.stall_timeout_ms * 1000000;
 		return;
 	}
 	l7_request_clear(c);
-	if (!c->keep_alive) {
+	if (!keep_alive) {
 		l7_client_close(l7, c);
 		return;
 	}
@@ -63,9 +65,9 @@ static void response_failed(struct ilb_l7 *l7, struct l7_client *c, uint64_t ker
 {
 	count(l7, ILB_L7_BAD_GATEWAY);
 	c->kernel_bytes += kernel_bytes;
-	if (c->backend)
-		l7_backend_release(l7, c->backend, false);
-	if (kernel_bytes == 0 && c->agent_bytes == c->agent_bytes_at_send)
+	if (c->req.backend)
+		l7_backend_release(l7, c->req.backend, false);
+	if (kernel_bytes == 0 && c->agent_bytes == c->req.agent_bytes_at_send)
 		write_error(l7, c, 502, message, false, NULL);
 	else
 		l7_client_close(l7, c);
@@ -79,14 +81,14 @@ void l7_response_end(struct ilb_l7 *l7, struct l7_client *c, enum l7_end how, ui
 	case L7_END_DONE:
 	case L7_END_DONE_LAST:
 	case L7_END_POD_CLOSED:
-		if (c->backend_id < ILB_MAX_BACKENDS)
-			atomic_fetch_add(&l7->stats.backend[c->backend_id].responses, 1);
+		if (c->req.backend_id < ILB_MAX_BACKENDS)
+			atomic_fetch_add(&l7->stats.backend[c->req.backend_id].responses, 1);
 		/* fallthrough */
 	case L7_END_HANGUP:
 		if (how == L7_END_POD_CLOSED || how == L7_END_HANGUP)
-			c->keep_alive = false;
-		if (c->backend)
-			l7_backend_release(l7, c->backend, how == L7_END_DONE);
+			c->req.keep_alive = false;
+		if (c->req.backend)
+			l7_backend_release(l7, c->req.backend, how == L7_END_DONE);
 		break;
 	case L7_END_UNREADABLE:
 		response_failed(l7, c, kernel_bytes, "the model server's response could not be read");
@@ -99,8 +101,8 @@ void l7_response_end(struct ilb_l7 *l7, struct l7_client *c, enum l7_end how, ui
 	case L7_END_CLIENT_UNREACHABLE:
 		count(l7, how == L7_END_BROKEN ? ILB_L7_BAD_GATEWAY :
 			  how == L7_END_CLIENT_UNREACHABLE ? ILB_L7_CLIENT_GONE : ILB_L7__COUNT);
-		if (c->backend)
-			l7_backend_release(l7, c->backend, false);
+		if (c->req.backend)
+			l7_backend_release(l7, c->req.backend, false);
 		l7_client_close(l7, c);
 		return;
 	case L7_END_CLIENT_GONE:

@@ -83,7 +83,7 @@ static struct l7_client *client_of_stream(struct ilb_l7 *l7, uint64_t stream_id)
 {
 	uint32_t slot = (uint32_t)stream_id;
 
-	if (slot >= L7_MAX_CLIENTS || !l7->clients[slot] || l7->clients[slot]->stream_id != stream_id)
+	if (slot >= L7_MAX_CLIENTS || !l7->clients[slot] || l7->clients[slot]->req.stream_id != stream_id)
 		return NULL;
 	return l7->clients[slot];
 }
@@ -123,8 +123,8 @@ static bool client_drained(struct l7_client *c)
 void l7_client_free(struct ilb_l7 *l7, struct l7_client *c)
 {
 	l7_hold_release(l7, c);
-	if (c->backend)
-		l7_backend_release(l7, c->backend, false);
+	if (c->req.backend)
+		l7_backend_release(l7, c->req.backend, false);
 	ilb_l7_kern_del_client(l7->kern, c->cookie);
 	epoll_ctl(l7->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
@@ -167,8 +167,8 @@ static void free_dead(struct ilb_l7 *l7)
 void l7_client_close(struct ilb_l7 *l7, struct l7_client *c)
 {
 	l7_hold_release(l7, c);
-	if (c->backend)
-		l7_backend_release(l7, c->backend, false);
+	if (c->req.backend)
+		l7_backend_release(l7, c->req.backend, false);
 	c->state = L7_CLOSING;
 	c->deadline_ns = ilb_now_ns() + 5000000000ull;
 	l7_watch(l7, c->fd, &c->obj, EPOLLRDHUP, false);
@@ -201,8 +201,8 @@ void l7_client_flush(struct ilb_l7 *l7, struct l7_client *c)
 	}
 	if (c->out_off == c->out_len) {
 		c->out_off = c->out_len = 0;
-		if (c->done_when_flushed) {
-			c->done_when_flushed = false;
+		if (c->req.done_when_flushed) {
+			c->req.done_when_flushed = false;
 			l7_response_end(l7, c, L7_END_ANSWERED, 0);
 		}
 	}
@@ -312,8 +312,8 @@ static void on_client(struct ilb_l7 *l7, struct l7_client *c, uint32_t events)
 			l7_watch(l7, c->fd, &c->obj, 0, false);
 		return;
 	}
-	if ((events & EPOLLOUT) && c->state == L7_STREAMING && c->backend && c->backend->piped) {
-		l7_pipe_pump(l7, c->backend);
+	if ((events & EPOLLOUT) && c->state == L7_STREAMING && c->req.backend && c->req.backend->piped) {
+		l7_pipe_pump(l7, c->req.backend);
 		return;
 	}
 	if ((events & EPOLLIN) && c->state == L7_READING) {
@@ -365,10 +365,10 @@ void l7_client_read_next(struct ilb_l7 *l7, struct l7_client *c)
 
 void l7_count_ttft(struct ilb_l7 *l7, struct l7_client *c, uint64_t first_byte_ns)
 {
-	if (c->ttft_counted || first_byte_ns <= c->sent_ns || c->backend_id >= ILB_MAX_BACKENDS)
+	if (c->req.ttft_counted || first_byte_ns <= c->req.sent_ns || c->req.backend_id >= ILB_MAX_BACKENDS)
 		return;
-	c->ttft_counted = true;
-	atomic_fetch_add(&l7->stats.backend[c->backend_id].ttft_ns_sum, first_byte_ns - c->sent_ns);
+	c->req.ttft_counted = true;
+	atomic_fetch_add(&l7->stats.backend[c->req.backend_id].ttft_ns_sum, first_byte_ns - c->req.sent_ns);
 }
 
 static int on_event(void *ctx, void *data, size_t len)
@@ -380,7 +380,7 @@ static int on_event(void *ctx, void *data, size_t len)
 	if (len < sizeof(*ev))
 		return 0;
 	c = client_of_stream(l7, ev->stream_id);
-	if (!c || !c->backend || c->backend->cookie != ev->backend_cookie)
+	if (!c || !c->req.backend || c->req.backend->cookie != ev->backend_cookie)
 		return 0; /* a stream already ended by the agent */
 	switch (ev->kind) {
 	case ILB_L7_EV_FIRST_BYTE:
@@ -395,8 +395,8 @@ static int on_event(void *ctx, void *data, size_t len)
 		 * to the client after the kernel's bytes. */
 		l7_count_ttft(l7, c, ev->first_byte_ns);
 		c->kernel_bytes += ev->bytes;
-		c->backend->tail_left = ev->tail;
-		l7_backend_tail(l7, c->backend);
+		c->req.backend->tail_left = ev->tail;
+		l7_backend_tail(l7, c->req.backend);
 		break;
 	case ILB_L7_EV_PART_INLINE:
 	case ILB_L7_EV_DONE_INLINE:
@@ -474,24 +474,24 @@ static void tick(struct ilb_l7 *l7)
 			struct l7_stream s = { 0 };
 			uint64_t acked;
 
-			if (c->done_when_flushed && now > c->deadline_ns) {
+			if (c->req.done_when_flushed && now > c->deadline_ns) {
 				/* the agent's bytes wait for a client that reads nothing */
 				l7_response_end(l7, c, L7_END_STALLED, 0);
 				break;
 			}
-			if (l7->ticks % 100 || !c->backend || c->backend->piped)
+			if (l7->ticks % 100 || !c->req.backend || c->req.backend->piped)
 				break;
-			ilb_l7_kern_stream_get(l7->kern, c->backend->stream_slot, &s);
-			if (s.state == ILB_RESP_ERROR && !c->backend->tail_left) {
+			ilb_l7_kern_stream_get(l7->kern, c->req.backend->stream_slot, &s);
+			if (s.state == ILB_RESP_ERROR && !c->req.backend->tail_left) {
 				/* Its error event was lost (a full ring): ended here as it would have been. */
 				l7_response_end(l7, c, L7_END_UNREADABLE, s.bytes);
 				break;
 			}
 			acked = tcp_acked(c->fd);
-			if (acked != c->last_acked || acked >= c->kernel_bytes + c->agent_bytes + s.bytes) {
-				c->last_acked = acked;
-				c->stall_since_ns = now;
-			} else if (now - c->stall_since_ns > (uint64_t)l7->cfg.stall_timeout_ms * 1000000) {
+			if (acked != c->req.last_acked || acked >= c->kernel_bytes + c->agent_bytes + s.bytes) {
+				c->req.last_acked = acked;
+				c->req.stall_since_ns = now;
+			} else if (now - c->req.stall_since_ns > (uint64_t)l7->cfg.stall_timeout_ms * 1000000) {
 				pr_info("l7: closing a client that read nothing for %u ms", l7->cfg.stall_timeout_ms);
 				l7_response_end(l7, c, L7_END_STALLED, 0);
 			}

@@ -32,6 +32,49 @@ enum l7_client_state { L7_READING = 0, L7_HOLDING, L7_CONNECTING, L7_STREAMING, 
 struct l7_backend;
 struct ilb_rt_backend;
 
+/* The request's place in the hold queue (scale from zero: held until a pod is ready, in
+ * arrival order). */
+struct l7_hold {
+	bool waiting;
+	uint32_t pool; /* kernel pool id, for the pending count */
+	uint64_t seq, deadline_ns;
+};
+
+/* The request being served on a client connection, from its parse to its response's end:
+ * what l7_request_clear frees and resets. */
+struct l7_request {
+	bool keep_alive;
+	bool head_request;
+	char model[ILB_MODEL_NAME_MAX];
+	char *prompt;
+	/* resolved */
+	struct ilb_route_table *table; /* the table the request was routed with, held */
+	int pool;
+	struct ilb_sched_pod *pods;
+	int n_pods;
+	struct ilb_sched_req sreq;
+	struct ilb_prefix_blocks blocks;
+	struct l7_hold hold;
+	/* sent to Knative's activator (no ready pod, SKS in Proxy mode): activator[index] */
+	bool via_activator;
+	int activator_index;
+	/* scheduled */
+	int attempts;
+	uint32_t backend_id;
+	bool inflight_counted; /* backend_id's in-flight count holds this request */
+	char *forward; /* head and body for the backend */
+	size_t forward_len;
+	/* at the backend, then streaming */
+	struct l7_backend *backend;
+	uint64_t stream_id; /* slot | sequence << 32 */
+	uint64_t sent_ns;
+	uint64_t agent_bytes_at_send; /* the client's agent_bytes when the request went to the pod */
+	bool ttft_counted; /* this response's first byte is in its pod's TTFT sum */
+	uint64_t last_acked, stall_since_ns;
+	bool done_when_flushed; /* the response ends once the agent's bytes (out) have left */
+};
+
+/* A client connection: what outlives each request on it. */
 struct l7_client {
 	struct l7_object obj;
 	int fd;
@@ -40,7 +83,6 @@ struct l7_client {
 	uint16_t local_port; /* the VIP port it came to (HTTPRoute sectionName) */
 	enum l7_client_state state;
 	struct ilb_http_reader reader;
-	bool keep_alive;
 	uint64_t deadline_ns; /* idle, connect or close deadline, by state */
 	uint64_t header_deadline_ns; /* a request has begun: its head must be complete by then */
 	char *carry; /* bytes after the request being served (pipelining) */
@@ -50,36 +92,8 @@ struct l7_client {
 	uint64_t kernel_bytes; /* redirected by sk_skb_splice, over every response so far */
 	uint64_t agent_bytes; /* written by the agent (its own answers, and spliced responses) */
 	uint64_t taken_seen; /* bytes TCP had taken when last asked, or since sent by the agent */
-	uint64_t agent_bytes_at_send; /* agent_bytes when the request went to the pod */
-	uint64_t last_acked, stall_since_ns;
-	/* the request being served */
-	uint64_t stream_id; /* slot | sequence << 32 */
-	uint32_t sequence;
-	struct l7_backend *backend;
-	uint32_t backend_id;
-	bool inflight_counted; /* backend_id's in-flight count holds this request */
-	uint64_t sent_ns;
-	bool ttft_counted; /* this response's first byte is in its pod's TTFT sum */
-	bool done_when_flushed; /* the response ends once the agent's bytes (out) have left */
-	char *forward; /* head and body for the backend */
-	size_t forward_len;
-	int pool;
-	struct ilb_route_table *table; /* the table the request was routed with, held */
-	bool head_request;
-	struct ilb_sched_pod *pods;
-	int n_pods;
-	struct ilb_sched_req sreq;
-	struct ilb_prefix_blocks blocks;
-	char model[ILB_MODEL_NAME_MAX];
-	char *prompt;
-	int attempts;
-	/* sent to Knative's activator (no ready pod, SKS in Proxy mode): activator[index] */
-	bool via_activator;
-	int activator_index;
-	/* scale from zero: held until a pod is ready, in arrival order */
-	bool held;
-	uint32_t held_pool; /* kernel pool id, for the pending count */
-	uint64_t hold_seq, hold_deadline_ns;
+	uint32_t sequence; /* of the streams so far: each gets a stream_id of its own */
+	struct l7_request req;
 };
 
 struct l7_backend {

@@ -26,21 +26,15 @@ static void count(struct ilb_l7 *l7, enum ilb_l7_counter c)
 
 void l7_request_clear(struct l7_client *c)
 {
-	free(c->forward);
-	c->forward = NULL;
-	c->forward_len = 0;
-	free(c->pods);
-	c->pods = NULL;
-	c->n_pods = 0;
-	free(c->prompt);
-	c->prompt = NULL;
-	ilb_prefix_blocks_free(&c->blocks);
-	ilb_route_put(c->table);
-	c->table = NULL;
-	memset(&c->sreq, 0, sizeof(c->sreq));
-	c->attempts = 0;
-	c->via_activator = false;
-	c->pool = -1;
+	struct l7_request *r = &c->req;
+
+	free(r->forward);
+	free(r->pods);
+	free(r->prompt);
+	ilb_prefix_blocks_free(&r->blocks);
+	ilb_route_put(r->table);
+	memset(r, 0, sizeof(*r));
+	r->pool = -1;
 }
 
 static void respond(struct ilb_l7 *l7, struct l7_client *c, int status, const char *type, const char *body,
@@ -48,7 +42,7 @@ static void respond(struct ilb_l7 *l7, struct l7_client *c, int status, const ch
 {
 	char head[65536];
 	struct ilb_http_resp resp = {
-		.status = status, .content_type = type, .body = body, .body_len = len, .keep_alive = c->keep_alive
+		.status = status, .content_type = type, .body = body, .body_len = len, .keep_alive = c->req.keep_alive
 	};
 	ssize_t n = len < sizeof(head) - 512 ? ilb_http_write_response(&resp, head, sizeof(head)) : -ENOSPC;
 
@@ -147,7 +141,7 @@ static void endpoint_text(const struct ilb_rt_backend *be, char *buf, size_t len
 static int build_forward(struct ilb_l7 *l7, struct l7_client *c, struct ilb_oai_req *oreq, const char *model,
 			 const struct ilb_rt_backend *be)
 {
-	const char *body = c->reader.req.body, *pool = c->table->pools[c->pool].name, *slash = strchr(pool, '/');
+	const char *body = c->reader.req.body, *pool = c->req.table->pools[c->req.pool].name, *slash = strchr(pool, '/');
 	char *alloc = NULL, endpoint[80], ns[ILB_NS_MAX];
 	ssize_t body_len = c->reader.req.body_len;
 	struct ilb_http_header extra[3];
@@ -164,26 +158,26 @@ static int build_forward(struct ilb_l7 *l7, struct l7_client *c, struct ilb_oai_
 	extra[0] = header("x-gateway-destination-endpoint", endpoint);
 	/* Knative's ingress names the revision to the activator in these two (a client's own
 	 * are replaced); the Host stays the client's */
-	if (c->via_activator && slash) {
+	if (c->req.via_activator && slash) {
 		snprintf(ns, sizeof(ns), "%.*s", (int)(slash - pool), pool);
 		extra[n_extra++] = header("Knative-Serving-Namespace", ns);
 		extra[n_extra++] = header("Knative-Serving-Revision", slash + 1);
 	}
 	cap = c->reader.req.arena_len + 1024 + (size_t)body_len;
-	free(c->forward);
-	c->forward = malloc(cap);
-	if (!c->forward) {
+	free(c->req.forward);
+	c->req.forward = malloc(cap);
+	if (!c->req.forward) {
 		free(alloc);
 		return -ENOMEM;
 	}
-	head_len = ilb_http_write_head(&c->reader.req, body_len, extra, n_extra, c->forward, cap);
+	head_len = ilb_http_write_head(&c->reader.req, body_len, extra, n_extra, c->req.forward, cap);
 	if (head_len < 0) {
 		free(alloc);
 		return (int)head_len;
 	}
 	if (body_len)
-		memcpy(c->forward + head_len, body, body_len);
-	c->forward_len = head_len + body_len;
+		memcpy(c->req.forward + head_len, body, body_len);
+	c->req.forward_len = head_len + body_len;
 	free(alloc);
 	return 0;
 }
@@ -192,7 +186,7 @@ static int build_forward(struct ilb_l7 *l7, struct l7_client *c, struct ilb_oai_
  * rewritten (the rest of the request, its model rewrite included, stays). */
 static void retarget_forward(struct l7_client *c, const struct ilb_rt_backend *be)
 {
-	char *old = c->forward, endpoint[80], *n;
+	char *old = c->req.forward, endpoint[80], *n;
 	const char *hdr = old ? strstr(old, "x-gateway-destination-endpoint: ") : NULL, *eol;
 	size_t pre, post_off, len;
 
@@ -202,40 +196,40 @@ static void retarget_forward(struct l7_client *c, const struct ilb_rt_backend *b
 	pre = hdr - old;
 	post_off = eol - old;
 	endpoint_text(be, endpoint, sizeof(endpoint));
-	n = malloc(c->forward_len + 128);
+	n = malloc(c->req.forward_len + 128);
 	if (!n)
 		return;
 	memcpy(n, old, pre);
 	len = pre + sprintf(n + pre, "x-gateway-destination-endpoint: %s", endpoint);
-	memcpy(n + len, old + post_off, c->forward_len - post_off);
-	c->forward_len = len + c->forward_len - post_off;
+	memcpy(n + len, old + post_off, c->req.forward_len - post_off);
+	c->req.forward_len = len + c->req.forward_len - post_off;
 	free(old);
-	c->forward = n;
+	c->req.forward = n;
 }
 
 /* The pick is made: the request is charged to its pod, then goes to it. */
 static void dispatch(struct ilb_l7 *l7, struct l7_client *c, const struct ilb_rt_backend *be)
 {
 	l7_hold_release(l7, c);
-	c->attempts++;
-	c->backend_id = be->id;
+	c->req.attempts++;
+	c->req.backend_id = be->id;
 	/* Counted at the pick, not once connected: every request picked while connections are
 	 * still being made must see the ones before it. */
 	atomic_fetch_add(&l7->stats.backend[be->id].inflight, 1);
 	atomic_fetch_add(&l7->stats.backend[be->id].picks, 1);
-	c->inflight_counted = true;
-	for (int i = 0; i < c->n_pods; i++)
-		if (c->pods[i].id == be->id)
-			ilb_sched_commit(&l7->sched, &c->sreq, c->pods, c->n_pods, i);
+	c->req.inflight_counted = true;
+	for (int i = 0; i < c->req.n_pods; i++)
+		if (c->req.pods[i].id == be->id)
+			ilb_sched_commit(&l7->sched, &c->req.sreq, c->req.pods, c->req.n_pods, i);
 	l7_backend_connect(l7, c, be);
 }
 
 /* The request leaves its pod's in-flight count (once, whatever ended it). */
 void l7_inflight_leave(struct ilb_l7 *l7, struct l7_client *c)
 {
-	if (c->inflight_counted && c->backend_id < ILB_MAX_BACKENDS)
-		atomic_fetch_sub(&l7->stats.backend[c->backend_id].inflight, 1);
-	c->inflight_counted = false;
+	if (c->req.inflight_counted && c->req.backend_id < ILB_MAX_BACKENDS)
+		atomic_fetch_sub(&l7->stats.backend[c->req.backend_id].inflight, 1);
+	c->req.inflight_counted = false;
 }
 
 /* No ready pod, the revision's SKS in Proxy mode: to one of the activator's addresses (round
@@ -244,13 +238,13 @@ void l7_inflight_leave(struct ilb_l7 *l7, struct l7_client *c)
 static void via_activator(struct ilb_l7 *l7, struct l7_client *c, struct ilb_oai_req *oreq, const char *model,
 			  int failed)
 {
-	const struct ilb_rt_pool *pool = &c->table->pools[c->pool];
+	const struct ilb_rt_pool *pool = &c->req.table->pools[c->req.pool];
 	int i = (int)(l7->activator_next++ % (uint32_t)pool->n_activator);
 
 	if (i == failed)
 		i = (i + 1) % pool->n_activator;
-	c->via_activator = true;
-	c->activator_index = i;
+	c->req.via_activator = true;
+	c->req.activator_index = i;
 	if (failed < 0) {
 		if (build_forward(l7, c, oreq, model, &pool->activator[i])) {
 			l7_answer_error(l7, c, L7_UNCOUNTED, 500, "the request could not be rewritten", false, NULL);
@@ -269,34 +263,34 @@ static void via_activator(struct ilb_l7 *l7, struct l7_client *c, struct ilb_oai
  * in the socket: on_client stops reading it). */
 static void hold(struct ilb_l7 *l7, struct l7_client *c)
 {
-	if (!c->held) {
-		c->held = true;
-		c->hold_seq = ++l7->hold_seq;
-		c->hold_deadline_ns = ilb_now_ns() + (uint64_t)l7->cfg.hold_timeout_ms * 1000000;
-		c->held_pool = c->table->pools[c->pool].kernel_id;
+	if (!c->req.hold.waiting) {
+		c->req.hold.waiting = true;
+		c->req.hold.seq = ++l7->hold_seq;
+		c->req.hold.deadline_ns = ilb_now_ns() + (uint64_t)l7->cfg.hold_timeout_ms * 1000000;
+		c->req.hold.pool = c->req.table->pools[c->req.pool].kernel_id;
 		l7->n_held++;
 		count(l7, ILB_L7_HELD);
-		if (c->held_pool < ILB_MAX_POOLS)
-			atomic_fetch_add(&l7->stats.pending[c->held_pool], 1);
+		if (c->req.hold.pool < ILB_MAX_POOLS)
+			atomic_fetch_add(&l7->stats.pending[c->req.hold.pool], 1);
 	}
 	c->state = L7_HOLDING;
 }
 
 void l7_hold_release(struct ilb_l7 *l7, struct l7_client *c)
 {
-	if (!c->held)
+	if (!c->req.hold.waiting)
 		return;
-	c->held = false;
+	c->req.hold.waiting = false;
 	l7->n_held--;
-	if (c->held_pool < ILB_MAX_POOLS)
-		atomic_fetch_sub(&l7->stats.pending[c->held_pool], 1);
+	if (c->req.hold.pool < ILB_MAX_POOLS)
+		atomic_fetch_sub(&l7->stats.pending[c->req.hold.pool], 1);
 }
 
 static int by_hold_seq(const void *a, const void *b)
 {
 	const struct l7_client *x = *(struct l7_client *const *)a, *y = *(struct l7_client *const *)b;
 
-	return x->hold_seq < y->hold_seq ? -1 : x->hold_seq > y->hold_seq;
+	return x->req.hold.seq < y->req.hold.seq ? -1 : x->req.hold.seq > y->req.hold.seq;
 }
 
 void l7_hold_tick(struct ilb_l7 *l7, uint64_t now_ns)
@@ -318,11 +312,14 @@ void l7_hold_tick(struct ilb_l7 *l7, uint64_t now_ns)
 	for (unsigned i = 0; i < n; i++) {
 		struct l7_client *c = held[i];
 
-		if (now_ns > c->hold_deadline_ns) {
+		if (now_ns > c->req.hold.deadline_ns) {
 			l7_hold_release(l7, c);
 			l7_answer_error(l7, c, ILB_L7_NO_POD, 503, "no model server became ready in time", false, "30");
 		} else if (retry) {
+			struct l7_hold place = c->req.hold; /* the request starts again, still in the queue */
+
 			l7_request_clear(c);
+			c->req.hold = place;
 			c->state = L7_READING;
 			l7_request_start(l7, c);
 		}
@@ -337,39 +334,39 @@ static void pick_and_go(struct ilb_l7 *l7, struct l7_client *c, struct ilb_oai_r
 	struct ilb_sched_result res;
 	int rc;
 
-	for (int i = 0; i < c->n_pods; i++)
-		c->pods[i].inflight = atomic_load(&l7->stats.backend[c->pods[i].id].inflight);
-	rc = failed < 0 ? ilb_sched_pick(&l7->sched, &c->sreq, c->pods, c->n_pods, ilb_now_ns(), &res) :
-			  ilb_sched_next(&l7->sched, &c->sreq, c->pods, c->n_pods, failed, ilb_now_ns(), &res);
+	for (int i = 0; i < c->req.n_pods; i++)
+		c->req.pods[i].inflight = atomic_load(&l7->stats.backend[c->req.pods[i].id].inflight);
+	rc = failed < 0 ? ilb_sched_pick(&l7->sched, &c->req.sreq, c->req.pods, c->req.n_pods, ilb_now_ns(), &res) :
+			  ilb_sched_next(&l7->sched, &c->req.sreq, c->req.pods, c->req.n_pods, failed, ilb_now_ns(), &res);
 	if (rc == -EBUSY) {
-		atomic_fetch_add(&l7->stats.sheds[c->table->pools[c->pool].kernel_id], 1);
+		atomic_fetch_add(&l7->stats.sheds[c->req.table->pools[c->req.pool].kernel_id], 1);
 		l7_answer_error(l7, c, ILB_L7_SHED, 429, res.reason ? res.reason : "the pool is saturated",
-				c->keep_alive, "1");
+				c->req.keep_alive, "1");
 		return;
 	}
-	if (rc == -ENOENT && failed < 0 && c->table->pools[c->pool].n_activator) {
+	if (rc == -ENOENT && failed < 0 && c->req.table->pools[c->req.pool].n_activator) {
 		via_activator(l7, c, oreq, model, -1);
 		return;
 	}
-	if (rc == -ENOENT && failed < 0 && c->table->pools[c->pool].hold &&
-	    (c->held || l7->n_held < l7->cfg.hold_max)) {
+	if (rc == -ENOENT && failed < 0 && c->req.table->pools[c->req.pool].hold &&
+	    (c->req.hold.waiting || l7->n_held < l7->cfg.hold_max)) {
 		hold(l7, c);
 		return;
 	}
 	if (rc < 0) {
 		l7_answer_error(l7, c, ILB_L7_NO_POD, 503, res.reason ? res.reason : "no ready model server",
-				c->keep_alive, "1");
+				c->req.keep_alive, "1");
 		return;
 	}
 	if (failed < 0) {
-		if (build_forward(l7, c, oreq, model, &c->table->pools[c->pool].backends[rc])) {
+		if (build_forward(l7, c, oreq, model, &c->req.table->pools[c->req.pool].backends[rc])) {
 			l7_answer_error(l7, c, L7_UNCOUNTED, 500, "the request could not be rewritten", false, NULL);
 			return;
 		}
 	} else {
-		retarget_forward(c, &c->table->pools[c->pool].backends[rc]);
+		retarget_forward(c, &c->req.table->pools[c->req.pool].backends[rc]);
 	}
-	dispatch(l7, c, &c->table->pools[c->pool].backends[rc]);
+	dispatch(l7, c, &c->req.table->pools[c->req.pool].backends[rc]);
 }
 
 void l7_request_start(struct ilb_l7 *l7, struct l7_client *c)
@@ -383,9 +380,9 @@ void l7_request_start(struct ilb_l7 *l7, struct l7_client *c)
 	uint16_t port;
 	int rc;
 
-	c->keep_alive = req->keep_alive;
-	c->head_request = !strcmp(req->method, "HEAD");
-	c->pool = -1;
+	c->req.keep_alive = req->keep_alive;
+	c->req.head_request = !strcmp(req->method, "HEAD");
+	c->req.pool = -1;
 	snprintf(path, sizeof(path), "%.*s", (int)(req->path_len < sizeof(path) ? req->path_len : sizeof(path) - 1),
 		 req->path);
 	port = c->local_port;
@@ -405,7 +402,7 @@ void l7_request_start(struct ilb_l7 *l7, struct l7_client *c)
 			   msg, sizeof(msg));
 	if (rc) {
 		l7_answer_error(l7, c, ILB_L7_BAD_REQUEST, rc == -ENOMEM ? 500 : 400,
-				rc == -ENOMEM ? "out of memory" : msg, c->keep_alive, NULL);
+				rc == -ENOMEM ? "out of memory" : msg, c->req.keep_alive, NULL);
 		return;
 	}
 	rs = ilb_route_resolve(t, req->host, path, port, oreq.model, req->objective, (uint32_t)random(), &route);
@@ -415,42 +412,42 @@ void l7_request_start(struct ilb_l7 *l7, struct l7_client *c)
 		else
 			snprintf(msg, sizeof(msg), "The model `%.200s` does not exist.", oreq.model);
 		ilb_oai_req_free(&oreq);
-		l7_answer_error(l7, c, ILB_L7_NOT_FOUND, 404, msg, c->keep_alive, NULL);
+		l7_answer_error(l7, c, ILB_L7_NOT_FOUND, 404, msg, c->req.keep_alive, NULL);
 		return;
 	}
 	const struct ilb_rt_pool *pool = &t->pools[route.pool];
 
 	/* the request keeps its table: pods[].load and the pick's index point into it */
 	ilb_route_get(l7->table);
-	c->table = l7->table;
-	c->pool = route.pool;
-	snprintf(c->model, sizeof(c->model), "%s", route.model);
-	c->prompt = oreq.prompt ? strdup(oreq.prompt) : NULL;
-	c->pods = calloc(pool->n_backends ? pool->n_backends : 1, sizeof(*c->pods));
-	if (!c->pods) {
+	c->req.table = l7->table;
+	c->req.pool = route.pool;
+	snprintf(c->req.model, sizeof(c->req.model), "%s", route.model);
+	c->req.prompt = oreq.prompt ? strdup(oreq.prompt) : NULL;
+	c->req.pods = calloc(pool->n_backends ? pool->n_backends : 1, sizeof(*c->req.pods));
+	if (!c->req.pods) {
 		ilb_oai_req_free(&oreq);
 		l7_answer_error(l7, c, L7_UNCOUNTED, 500, "out of memory", false, NULL);
 		return;
 	}
-	c->n_pods = pool->n_backends;
+	c->req.n_pods = pool->n_backends;
 	for (int i = 0; i < pool->n_backends; i++) {
 		const struct ilb_rt_backend *be = &pool->backends[i];
 
 		if (!l7->prefix[be->id])
 			l7->prefix[be->id] = ilb_prefix_lru_new(0);
-		c->pods[i] = (struct ilb_sched_pod){ .id = be->id, .ready = be->ready, .draining = be->draining,
+		c->req.pods[i] = (struct ilb_sched_pod){ .id = be->id, .ready = be->ready, .draining = be->draining,
 						     .load = be->load.scraped_ns ? &be->load : NULL,
 						     .prefix = l7->prefix[be->id] };
 	}
-	c->sreq.model = c->model;
-	c->sreq.adapter = is_adapter(pool, c->model) ? c->model : NULL;
-	c->sreq.prompt = c->prompt ? c->prompt : "";
-	c->sreq.prompt_len = c->prompt ? strlen(c->prompt) : 0;
-	c->sreq.priority = route.priority;
-	if (ilb_prefix_hash_blocks(c->model, c->sreq.prompt, c->sreq.prompt_len, ILB_PREFIX_DEFAULT_MAX_BLOCKS,
-				   &c->blocks) >= 0)
-		c->sreq.blocks = &c->blocks;
-	pick_and_go(l7, c, &oreq, c->model, -1);
+	c->req.sreq.model = c->req.model;
+	c->req.sreq.adapter = is_adapter(pool, c->req.model) ? c->req.model : NULL;
+	c->req.sreq.prompt = c->req.prompt ? c->req.prompt : "";
+	c->req.sreq.prompt_len = c->req.prompt ? strlen(c->req.prompt) : 0;
+	c->req.sreq.priority = route.priority;
+	if (ilb_prefix_hash_blocks(c->req.model, c->req.sreq.prompt, c->req.sreq.prompt_len, ILB_PREFIX_DEFAULT_MAX_BLOCKS,
+				   &c->req.blocks) >= 0)
+		c->req.sreq.blocks = &c->req.blocks;
+	pick_and_go(l7, c, &oreq, c->req.model, -1);
 	ilb_oai_req_free(&oreq);
 }
 
@@ -459,24 +456,24 @@ void l7_request_connect_failed(struct ilb_l7 *l7, struct l7_client *c)
 {
 	int failed = -1;
 
-	if (c->backend)
-		l7_backend_release(l7, c->backend, false);
+	if (c->req.backend)
+		l7_backend_release(l7, c->req.backend, false);
 	l7_inflight_leave(l7, c);
-	if (c->via_activator) {
-		if (c->attempts < 2 && c->table->pools[c->pool].n_activator > 1) {
+	if (c->req.via_activator) {
+		if (c->req.attempts < 2 && c->req.table->pools[c->req.pool].n_activator > 1) {
 			count(l7, ILB_L7_RETRIES);
-			via_activator(l7, c, NULL, c->model, c->activator_index);
+			via_activator(l7, c, NULL, c->req.model, c->req.activator_index);
 			return;
 		}
 		l7_answer_error(l7, c, ILB_L7_NO_POD, 503, "Knative's activator could not be reached", false, "1");
 		return;
 	}
-	for (int i = 0; i < c->n_pods; i++)
-		if (c->pods[i].id == c->backend_id)
+	for (int i = 0; i < c->req.n_pods; i++)
+		if (c->req.pods[i].id == c->req.backend_id)
 			failed = i;
-	if (c->attempts < 2 && failed >= 0 && c->n_pods > 1) {
+	if (c->req.attempts < 2 && failed >= 0 && c->req.n_pods > 1) {
 		count(l7, ILB_L7_RETRIES);
-		pick_and_go(l7, c, NULL, c->model, failed);
+		pick_and_go(l7, c, NULL, c->req.model, failed);
 		return;
 	}
 	l7_answer_error(l7, c, ILB_L7_NO_POD, 503, "the model server could not be reached", false, "1");
