@@ -1,5 +1,15 @@
-/* l7_conn.h - the L7 loop's own state, shared by l7.c (client connections, kernel events)
- * and l7_request.c (routing a request, backend connections). Not for other modules. */
+/* l7_conn.h - the L7 loop's own state and the steps of a request's walk, one file each:
+ *   l7.c           the loop: the epoll thread, events to their step, the 10 ms tick
+ *   l7_listener.c  listener: accepted connections, the client connection's life and timers
+ *   l7_parse.c     parse: the client's bytes through the HTTP/1.1 reader, pipelined carry
+ *   l7_resolve.c   resolve: the gateway's own paths, OpenAI body, route to a pool and pods
+ *   l7_schedule.c  schedule: the pick (or activator, or hold queue), in-flight, retries
+ *   l7_backend.c   backend: the pod connection, kept idle per pod; the request sent on it
+ *   l7_splice.c    kernel splice: sk_skb_splice's events on the responses it streams
+ *   l7_pipe.c      the splice(2) path instead, where the sockmap cannot take the pod socket
+ *   l7_end.c       the end: every response ends through l7_response_end
+ * One owner per object: l7_listener.c the client connection, l7_resolve.c the request on it
+ * (struct l7_request), l7_backend.c the backend connection. Not for other modules. */
 #ifndef ILB_L7_CONN_H
 #define ILB_L7_CONN_H
 
@@ -26,7 +36,10 @@ struct l7_object {
 	uint32_t watching; /* the epoll events asked for, so that asking again costs nothing */
 };
 
-/* HOLDING: the request waits for a pod of a pool scaled to zero. */
+/* A client connection is READING (its next request), HOLDING (the request waits for a pod
+ * of a pool scaled to zero), CONNECTING (it waits for a backend connection), STREAMING (the
+ * kernel is sending the response) or CLOSING (waiting for the bytes the kernel queued to
+ * reach TCP before it closes). */
 enum l7_client_state { L7_READING = 0, L7_HOLDING, L7_CONNECTING, L7_STREAMING, L7_CLOSING };
 
 struct l7_backend;
@@ -166,34 +179,42 @@ enum l7_end {
 /* An answer of the agent's own that no counter holds. */
 #define L7_UNCOUNTED ILB_L7__COUNT
 
+static inline void l7_count(struct ilb_l7 *l7, enum ilb_l7_counter counter)
+{
+	if (counter < ILB_L7__COUNT)
+		atomic_fetch_add(&l7->stats.counter[counter], 1);
+}
+
 /* l7.c */
 void l7_defer_free(struct ilb_l7 *l7, struct l7_object *obj);
 /* Adds fd to the loop (add) or changes what it waits for; a change to what it already
  * waits for is no syscall. */
 int l7_watch(struct ilb_l7 *l7, int fd, struct l7_object *obj, uint32_t events, bool add);
+
+/* l7_listener.c */
+void l7_on_accept(struct ilb_l7 *l7);
+/* Closes once the kernel's bytes are out (or a deadline passes). */
 void l7_client_close(struct ilb_l7 *l7, struct l7_client *c);
 void l7_client_free(struct ilb_l7 *l7, struct l7_client *c);
-/* The response is over and the connection kept: it reads its next request. */
-void l7_client_read_next(struct ilb_l7 *l7, struct l7_client *c);
-/* The response's first byte came at first_byte_ns: its time to first token goes into its
- * pod's sum, once per response (the kernel's events and the pipe path alike). */
-void l7_count_ttft(struct ilb_l7 *l7, struct l7_client *c, uint64_t first_byte_ns);
+/* Queues bytes the agent itself sends; they leave once the kernel's have drained. */
 int l7_client_write(struct ilb_l7 *l7, struct l7_client *c, const char *data, size_t len);
 void l7_client_flush(struct ilb_l7 *l7, struct l7_client *c);
+void l7_client_tick(struct ilb_l7 *l7, struct l7_client *c, uint64_t now);
 
-/* end.c */
-/* The one place a response ends: counts it, releases its pod (connection and in-flight
- * count), answers or closes the client as `how` says, and resets the connection for its
- * next request. kernel_bytes: what the kernel redirected of it and no event counted yet. */
-void l7_response_end(struct ilb_l7 *l7, struct l7_client *c, enum l7_end how, uint64_t kernel_bytes);
-/* The agent answers with an OpenAI-style error, counted under `counter`: the connection
- * then reads its next request when keep_alive, else closes. */
-void l7_answer_error(struct ilb_l7 *l7, struct l7_client *c, enum ilb_l7_counter counter, int status,
-		     const char *message, bool keep_alive, const char *retry_after);
+/* l7_parse.c */
+void l7_on_client(struct ilb_l7 *l7, struct l7_client *c, uint32_t events);
+/* The response is over and the connection kept: it reads its next request. */
+void l7_client_read_next(struct ilb_l7 *l7, struct l7_client *c);
 
-/* l7_request.c */
+/* l7_resolve.c */
 void l7_request_start(struct ilb_l7 *l7, struct l7_client *c);
 void l7_request_clear(struct l7_client *c);
+
+/* l7_schedule.c */
+struct ilb_oai_req;
+/* Picks a pod for the resolved request and sends it there, or answers 429/503. */
+void l7_schedule(struct ilb_l7 *l7, struct l7_client *c, struct ilb_oai_req *oreq);
+/* The pod could not take the request: the next-best pod once, then 503. */
 void l7_request_connect_failed(struct ilb_l7 *l7, struct l7_client *c);
 /* The request leaves its pod's in-flight count (once, whatever ended it). */
 void l7_inflight_leave(struct ilb_l7 *l7, struct l7_client *c);
@@ -202,7 +223,7 @@ void l7_hold_release(struct ilb_l7 *l7, struct l7_client *c);
 /* Tries every held request again in arrival order; answers 503 past the deadline. */
 void l7_hold_tick(struct ilb_l7 *l7, uint64_t now_ns);
 
-/* backend.c */
+/* l7_backend.c */
 /* The request (already charged to its pod) goes to be: a kept connection if one is idle. */
 void l7_backend_connect(struct ilb_l7 *l7, struct l7_client *c, const struct ilb_rt_backend *be);
 /* Detaches a backend connection from its request: back to the idle list when `reuse`
@@ -215,8 +236,26 @@ void l7_backend_tail(struct ilb_l7 *l7, struct l7_backend *b);
 void l7_backends_tick(struct ilb_l7 *l7, uint64_t now_ns);
 void l7_backends_free(struct ilb_l7 *l7);
 
+/* l7_splice.c */
+/* The ring buffer's callback: one event of sk_skb_splice about a response it streams. */
+int l7_on_kernel_event(void *ctx, void *data, size_t len);
+/* The response's first byte came at first_byte_ns: its time to first token goes into its
+ * pod's sum, once per response (the kernel's events and the pipe path alike). */
+void l7_count_ttft(struct ilb_l7 *l7, struct l7_client *c, uint64_t first_byte_ns);
+void l7_stream_tick(struct ilb_l7 *l7, struct l7_client *c, uint64_t now);
+
 /* l7_pipe.c */
 int l7_pipe_arm(struct l7_backend *b, bool head_request);
 void l7_pipe_pump(struct ilb_l7 *l7, struct l7_backend *b);
+
+/* l7_end.c */
+/* The one place a response ends: counts it, releases its pod (connection and in-flight
+ * count), answers or closes the client as `how` says, and resets the connection for its
+ * next request. kernel_bytes: what the kernel redirected of it and no event counted yet. */
+void l7_response_end(struct ilb_l7 *l7, struct l7_client *c, enum l7_end how, uint64_t kernel_bytes);
+/* The agent answers with an OpenAI-style error, counted under `counter` (L7_UNCOUNTED:
+ * none): the connection then reads its next request when keep_alive, else closes. */
+void l7_answer_error(struct ilb_l7 *l7, struct l7_client *c, enum ilb_l7_counter counter, int status,
+		     const char *message, bool keep_alive, const char *retry_after);
 
 #endif

@@ -1,128 +1,14 @@
-/* l7_request.c - one request through the L7 lane: the gateway's own paths, the OpenAI body,
- * route, admission and pick, then the backend connection (kept per pod and reused), which
- * enters `l7_backends` once connected and before the request is written to it. */
+/* l7_schedule.c - the walk's schedule step: the pick among the pool's pods (or Knative's
+ * activator, or the hold queue while a pool scales from zero), the request rewritten for
+ * the pod picked, the pod's in-flight count, and the next-best pod when one fails. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <time.h>
 #include "l7_conn.h"
-#include "kern/l7_kern.h"
-#include "log.h"
 #include "kern/maps.h"
 #include "oai.h"
 #include "route.h"
-
-static void count(struct ilb_l7 *l7, enum ilb_l7_counter c)
-{
-	atomic_fetch_add(&l7->stats.counter[c], 1);
-}
-
-void l7_request_clear(struct l7_client *c)
-{
-	struct l7_request *r = &c->req;
-
-	free(r->forward);
-	free(r->pods);
-	free(r->prompt);
-	ilb_prefix_blocks_free(&r->blocks);
-	ilb_route_put(r->table);
-	memset(r, 0, sizeof(*r));
-	r->pool = -1;
-}
-
-static void respond(struct ilb_l7 *l7, struct l7_client *c, int status, const char *type, const char *body,
-		    size_t len)
-{
-	char head[65536];
-	struct ilb_http_resp resp = {
-		.status = status, .content_type = type, .body = body, .body_len = len, .keep_alive = c->req.keep_alive
-	};
-	ssize_t n = len < sizeof(head) - 512 ? ilb_http_write_response(&resp, head, sizeof(head)) : -ENOSPC;
-
-	if (n > 0)
-		l7_client_write(l7, c, head, n);
-	l7_response_end(l7, c, L7_END_ANSWERED, 0);
-}
-
-/* GET /v1/models: every model and adapter the gateway can route. */
-static void list_models(struct ilb_l7 *l7, struct l7_client *c)
-{
-	const struct ilb_route_table *t = l7->table;
-	struct ilb_oai_model *m = calloc(t->n_models + 64, sizeof(*m));
-	size_t n = 0;
-	char *json;
-
-	if (!m) {
-		l7_answer_error(l7, c, L7_UNCOUNTED, 500, "out of memory", false, NULL);
-		return;
-	}
-	for (int i = 0; i < t->n_models; i++) {
-		bool seen = false;
-
-		for (size_t j = 0; j < n; j++)
-			seen |= !strcmp(m[j].id, t->models[i].model);
-		if (!seen && t->models[i].model[0])
-			m[n++] = (struct ilb_oai_model){ .id = t->models[i].model, .owned_by = "inferlb",
-							 .created = time(NULL) };
-	}
-	/* The base model each pod serves (its metrics' model_name), and the adapters pods
-	 * report running or waiting, with that model as their parent. */
-	for (int p = 0; p < t->n_pools; p++) {
-		for (int b = 0; b < t->pools[p].n_backends; b++) {
-			const struct ilb_pod_load *ld = &t->pools[p].backends[b].load;
-			bool seen = !ld->model[0];
-
-			for (size_t j = 0; j < n; j++)
-				seen |= !strcmp(m[j].id, ld->model);
-			if (!seen && n < (size_t)t->n_models + 64)
-				m[n++] = (struct ilb_oai_model){ .id = ld->model, .owned_by = "vllm", .created = time(NULL) };
-
-			for (int a = 0; a < ld->n_running_lora + ld->n_waiting_lora && a < 2 * ILB_MAX_LORA_NAMES; a++) {
-				const char *name = a < ld->n_running_lora ? ld->running_lora[a] :
-									   ld->waiting_lora[a - ld->n_running_lora];
-				bool seen = false;
-
-				for (size_t j = 0; j < n; j++)
-					seen |= !strcmp(m[j].id, name);
-				if (!seen && n < (size_t)t->n_models + 64)
-					m[n++] = (struct ilb_oai_model){ .id = name, .owned_by = "vllm",
-									 .parent = ld->model[0] ? ld->model : NULL,
-									 .created = time(NULL) };
-			}
-		}
-	}
-	json = ilb_oai_models_json(m, n);
-	free(m);
-	if (!json) {
-		l7_answer_error(l7, c, L7_UNCOUNTED, 500, "out of memory", false, NULL);
-		return;
-	}
-	respond(l7, c, 200, "application/json", json, strlen(json));
-	free(json);
-}
-
-/* The request names a LoRA adapter when a pod of the pool reports it. */
-static bool is_adapter(const struct ilb_rt_pool *pool, const char *model)
-{
-	for (int b = 0; b < pool->n_backends; b++) {
-		const struct ilb_pod_load *ld = &pool->backends[b].load;
-
-		for (int a = 0; a < ld->n_running_lora && a < ILB_MAX_LORA_NAMES; a++)
-			if (!strcmp(ld->running_lora[a], model))
-				return true;
-		for (int a = 0; a < ld->n_waiting_lora && a < ILB_MAX_LORA_NAMES; a++)
-			if (!strcmp(ld->waiting_lora[a], model))
-				return true;
-	}
-	return false;
-}
 
 static struct ilb_http_header header(const char *name, const char *value)
 {
@@ -250,7 +136,7 @@ static void via_activator(struct ilb_l7 *l7, struct l7_client *c, struct ilb_oai
 			l7_answer_error(l7, c, L7_UNCOUNTED, 500, "the request could not be rewritten", false, NULL);
 			return;
 		}
-		count(l7, ILB_L7_ACTIVATOR);
+		l7_count(l7, ILB_L7_ACTIVATOR);
 		if (pool->kernel_id < ILB_MAX_POOLS)
 			atomic_fetch_add(&l7->stats.activated[pool->kernel_id], 1);
 	} else {
@@ -269,7 +155,7 @@ static void hold(struct ilb_l7 *l7, struct l7_client *c)
 		c->req.hold.deadline_ns = ilb_now_ns() + (uint64_t)l7->cfg.hold_timeout_ms * 1000000;
 		c->req.hold.pool = c->req.table->pools[c->req.pool].kernel_id;
 		l7->n_held++;
-		count(l7, ILB_L7_HELD);
+		l7_count(l7, ILB_L7_HELD);
 		if (c->req.hold.pool < ILB_MAX_POOLS)
 			atomic_fetch_add(&l7->stats.pending[c->req.hold.pool], 1);
 	}
@@ -369,86 +255,9 @@ static void pick_and_go(struct ilb_l7 *l7, struct l7_client *c, struct ilb_oai_r
 	dispatch(l7, c, &c->req.table->pools[c->req.pool].backends[rc]);
 }
 
-void l7_request_start(struct ilb_l7 *l7, struct l7_client *c)
+void l7_schedule(struct ilb_l7 *l7, struct l7_client *c, struct ilb_oai_req *oreq)
 {
-	const struct ilb_http_req *req = &c->reader.req;
-	const struct ilb_route_table *t = l7->table;
-	struct ilb_oai_req oreq = { 0 };
-	struct ilb_route_result route;
-	enum ilb_route_status rs;
-	char msg[256], path[512];
-	uint16_t port;
-	int rc;
-
-	c->req.keep_alive = req->keep_alive;
-	c->req.head_request = !strcmp(req->method, "HEAD");
-	c->req.pool = -1;
-	snprintf(path, sizeof(path), "%.*s", (int)(req->path_len < sizeof(path) ? req->path_len : sizeof(path) - 1),
-		 req->path);
-	port = c->local_port;
-	if (!t) {
-		l7_answer_error(l7, c, ILB_L7_NO_POD, 503, "the gateway has no routes yet", false, "1");
-		return;
-	}
-	if (!strcmp(req->method, "GET") && !strcmp(path, "/v1/models")) {
-		list_models(l7, c);
-		return;
-	}
-	if (!strcmp(req->method, "GET") && (!strcmp(path, "/health") || !strcmp(path, "/healthz"))) {
-		respond(l7, c, 200, "text/plain", "ok\n", 3);
-		return;
-	}
-	rc = ilb_oai_parse(&oreq, ilb_oai_api_from_path(path, strlen(path)), req->body ? req->body : "", req->body_len,
-			   msg, sizeof(msg));
-	if (rc) {
-		l7_answer_error(l7, c, ILB_L7_BAD_REQUEST, rc == -ENOMEM ? 500 : 400,
-				rc == -ENOMEM ? "out of memory" : msg, c->req.keep_alive, NULL);
-		return;
-	}
-	rs = ilb_route_resolve(t, req->host, path, port, oreq.model, req->objective, (uint32_t)random(), &route);
-	if (rs != ILB_ROUTE_OK) {
-		if (rs == ILB_ROUTE_NO_HOST)
-			snprintf(msg, sizeof(msg), "No route for host `%.100s`.", req->host);
-		else
-			snprintf(msg, sizeof(msg), "The model `%.200s` does not exist.", oreq.model);
-		ilb_oai_req_free(&oreq);
-		l7_answer_error(l7, c, ILB_L7_NOT_FOUND, 404, msg, c->req.keep_alive, NULL);
-		return;
-	}
-	const struct ilb_rt_pool *pool = &t->pools[route.pool];
-
-	/* the request keeps its table: pods[].load and the pick's index point into it */
-	ilb_route_get(l7->table);
-	c->req.table = l7->table;
-	c->req.pool = route.pool;
-	snprintf(c->req.model, sizeof(c->req.model), "%s", route.model);
-	c->req.prompt = oreq.prompt ? strdup(oreq.prompt) : NULL;
-	c->req.pods = calloc(pool->n_backends ? pool->n_backends : 1, sizeof(*c->req.pods));
-	if (!c->req.pods) {
-		ilb_oai_req_free(&oreq);
-		l7_answer_error(l7, c, L7_UNCOUNTED, 500, "out of memory", false, NULL);
-		return;
-	}
-	c->req.n_pods = pool->n_backends;
-	for (int i = 0; i < pool->n_backends; i++) {
-		const struct ilb_rt_backend *be = &pool->backends[i];
-
-		if (!l7->prefix[be->id])
-			l7->prefix[be->id] = ilb_prefix_lru_new(0);
-		c->req.pods[i] = (struct ilb_sched_pod){ .id = be->id, .ready = be->ready, .draining = be->draining,
-						     .load = be->load.scraped_ns ? &be->load : NULL,
-						     .prefix = l7->prefix[be->id] };
-	}
-	c->req.sreq.model = c->req.model;
-	c->req.sreq.adapter = is_adapter(pool, c->req.model) ? c->req.model : NULL;
-	c->req.sreq.prompt = c->req.prompt ? c->req.prompt : "";
-	c->req.sreq.prompt_len = c->req.prompt ? strlen(c->req.prompt) : 0;
-	c->req.sreq.priority = route.priority;
-	if (ilb_prefix_hash_blocks(c->req.model, c->req.sreq.prompt, c->req.sreq.prompt_len, ILB_PREFIX_DEFAULT_MAX_BLOCKS,
-				   &c->req.blocks) >= 0)
-		c->req.sreq.blocks = &c->req.blocks;
-	pick_and_go(l7, c, &oreq, c->req.model, -1);
-	ilb_oai_req_free(&oreq);
+	pick_and_go(l7, c, oreq, c->req.model, -1);
 }
 
 /* The pod could not take the request: the next-best pod once, then 503. */
@@ -461,7 +270,7 @@ void l7_request_connect_failed(struct ilb_l7 *l7, struct l7_client *c)
 	l7_inflight_leave(l7, c);
 	if (c->req.via_activator) {
 		if (c->req.attempts < 2 && c->req.table->pools[c->req.pool].n_activator > 1) {
-			count(l7, ILB_L7_RETRIES);
+			l7_count(l7, ILB_L7_RETRIES);
 			via_activator(l7, c, NULL, c->req.model, c->req.activator_index);
 			return;
 		}
@@ -472,10 +281,9 @@ void l7_request_connect_failed(struct ilb_l7 *l7, struct l7_client *c)
 		if (c->req.pods[i].id == c->req.backend_id)
 			failed = i;
 	if (c->req.attempts < 2 && failed >= 0 && c->req.n_pods > 1) {
-		count(l7, ILB_L7_RETRIES);
+		l7_count(l7, ILB_L7_RETRIES);
 		pick_and_go(l7, c, NULL, c->req.model, failed);
 		return;
 	}
 	l7_answer_error(l7, c, ILB_L7_NO_POD, 503, "the model server could not be reached", false, "1");
 }
-

@@ -1,5 +1,6 @@
-/* backend.c - the walk's backend step: the connection to a pod (connect, the idle pool of
- * kept connections, sending the request, a response's tail and the pod's hang-up). */
+/* l7_backend.c - the walk's backend step: the connection to a pod (connect, the idle pool of
+ * kept connections, sending the request, a response's tail and the pod's hang-up). A
+ * connection enters `l7_backends` once connected and before the request is written to it. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

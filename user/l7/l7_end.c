@@ -1,15 +1,9 @@
-/* end.c - the walk's last step: every response ends here, whoever saw its end (a kernel
+/* l7_end.c - the walk's last step: every response ends here, whoever saw its end (a kernel
  * event, the pod's tail or hang-up, the pipe path, the agent's own answer, the client). */
 #include <string.h>
 #include "l7_conn.h"
 #include "kern/maps.h"
 #include "oai.h"
-
-static void count(struct ilb_l7 *l7, enum ilb_l7_counter counter)
-{
-	if (counter < ILB_L7__COUNT)
-		atomic_fetch_add(&l7->stats.counter[counter], 1);
-}
 
 /* An OpenAI-style error, then the connection closes unless keep_alive. */
 static void write_error(struct ilb_l7 *l7, struct l7_client *c, int status, const char *message, bool keep_alive,
@@ -63,7 +57,7 @@ static void response_over(struct ilb_l7 *l7, struct l7_client *c, uint64_t kerne
  * else the client's close (a second answer inside the first one's body would be garbage). */
 static void response_failed(struct ilb_l7 *l7, struct l7_client *c, uint64_t kernel_bytes, const char *message)
 {
-	count(l7, ILB_L7_BAD_GATEWAY);
+	l7_count(l7, ILB_L7_BAD_GATEWAY);
 	c->kernel_bytes += kernel_bytes;
 	if (c->req.backend)
 		l7_backend_release(l7, c->req.backend, false);
@@ -99,7 +93,7 @@ void l7_response_end(struct ilb_l7 *l7, struct l7_client *c, enum l7_end how, ui
 	case L7_END_BROKEN:
 	case L7_END_CUT:
 	case L7_END_CLIENT_UNREACHABLE:
-		count(l7, how == L7_END_BROKEN ? ILB_L7_BAD_GATEWAY :
+		l7_count(l7, how == L7_END_BROKEN ? ILB_L7_BAD_GATEWAY :
 			  how == L7_END_CLIENT_UNREACHABLE ? ILB_L7_CLIENT_GONE : ILB_L7__COUNT);
 		if (c->req.backend)
 			l7_backend_release(l7, c->req.backend, false);
@@ -107,7 +101,7 @@ void l7_response_end(struct ilb_l7 *l7, struct l7_client *c, enum l7_end how, ui
 		return;
 	case L7_END_CLIENT_GONE:
 	case L7_END_STALLED:
-		count(l7, how == L7_END_STALLED ? ILB_L7_STALLED : ILB_L7_CLIENT_GONE);
+		l7_count(l7, how == L7_END_STALLED ? ILB_L7_STALLED : ILB_L7_CLIENT_GONE);
 		l7_client_free(l7, c);
 		return;
 	}
@@ -117,7 +111,7 @@ void l7_response_end(struct ilb_l7 *l7, struct l7_client *c, enum l7_end how, ui
 void l7_answer_error(struct ilb_l7 *l7, struct l7_client *c, enum ilb_l7_counter counter, int status,
 		     const char *message, bool keep_alive, const char *retry_after)
 {
-	count(l7, counter);
+	l7_count(l7, counter);
 	write_error(l7, c, status, message, keep_alive, retry_after);
 	if (keep_alive)
 		response_over(l7, c, 0);
