@@ -110,8 +110,8 @@ static void backend_ready(struct ilb_l7 *l7, struct l7_backend *b)
 	if (b->piped)
 		rc = l7_pipe_arm(b, c->req.head_request);
 	else
-		rc = ilb_l7_kern_stream_start(l7->kern, b->stream_slot, c->cookie, c->req.stream_id, c->req.head_request,
-					      l7->cfg.inline_max);
+		rc = ilb_l7_kern_stream_start(l7->kern, b->stream_slot, c->cookie, c->req.stream_id,
+					      c->req.head_request, l7->cfg.inline_max);
 	if (rc) {
 		pr_warn("l7: arming the backend connection: %s", strerror(-rc));
 		l7_request_connect_failed(l7, c);

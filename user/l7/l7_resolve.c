@@ -112,6 +112,7 @@ static bool is_adapter(const struct ilb_rt_pool *pool, const char *model)
 
 void l7_request_start(struct ilb_l7 *l7, struct l7_client *c)
 {
+	struct l7_request *r = &c->req;
 	const struct ilb_http_req *req = &c->reader.req;
 	const struct ilb_route_table *t = l7->table;
 	struct ilb_oai_req oreq = { 0 };
@@ -121,9 +122,9 @@ void l7_request_start(struct ilb_l7 *l7, struct l7_client *c)
 	uint16_t port;
 	int rc;
 
-	c->req.keep_alive = req->keep_alive;
-	c->req.head_request = !strcmp(req->method, "HEAD");
-	c->req.pool = -1;
+	r->keep_alive = req->keep_alive;
+	r->head_request = !strcmp(req->method, "HEAD");
+	r->pool = -1;
 	snprintf(path, sizeof(path), "%.*s", (int)(req->path_len < sizeof(path) ? req->path_len : sizeof(path) - 1),
 		 req->path);
 	port = c->local_port;
@@ -143,7 +144,7 @@ void l7_request_start(struct ilb_l7 *l7, struct l7_client *c)
 			   msg, sizeof(msg));
 	if (rc) {
 		l7_answer_error(l7, c, ILB_L7_BAD_REQUEST, rc == -ENOMEM ? 500 : 400,
-				rc == -ENOMEM ? "out of memory" : msg, c->req.keep_alive, NULL);
+				rc == -ENOMEM ? "out of memory" : msg, r->keep_alive, NULL);
 		return;
 	}
 	rs = ilb_route_resolve(t, req->host, path, port, oreq.model, req->objective, (uint32_t)random(), &route);
@@ -153,41 +154,41 @@ void l7_request_start(struct ilb_l7 *l7, struct l7_client *c)
 		else
 			snprintf(msg, sizeof(msg), "The model `%.200s` does not exist.", oreq.model);
 		ilb_oai_req_free(&oreq);
-		l7_answer_error(l7, c, ILB_L7_NOT_FOUND, 404, msg, c->req.keep_alive, NULL);
+		l7_answer_error(l7, c, ILB_L7_NOT_FOUND, 404, msg, r->keep_alive, NULL);
 		return;
 	}
 	const struct ilb_rt_pool *pool = &t->pools[route.pool];
 
 	/* the request keeps its table: pods[].load and the pick's index point into it */
 	ilb_route_get(l7->table);
-	c->req.table = l7->table;
-	c->req.pool = route.pool;
-	snprintf(c->req.model, sizeof(c->req.model), "%s", route.model);
-	c->req.prompt = oreq.prompt ? strdup(oreq.prompt) : NULL;
-	c->req.pods = calloc(pool->n_backends ? pool->n_backends : 1, sizeof(*c->req.pods));
-	if (!c->req.pods) {
+	r->table = l7->table;
+	r->pool = route.pool;
+	snprintf(r->model, sizeof(r->model), "%s", route.model);
+	r->prompt = oreq.prompt ? strdup(oreq.prompt) : NULL;
+	r->pods = calloc(pool->n_backends ? pool->n_backends : 1, sizeof(*r->pods));
+	if (!r->pods) {
 		ilb_oai_req_free(&oreq);
 		l7_answer_error(l7, c, L7_UNCOUNTED, 500, "out of memory", false, NULL);
 		return;
 	}
-	c->req.n_pods = pool->n_backends;
+	r->n_pods = pool->n_backends;
 	for (int i = 0; i < pool->n_backends; i++) {
 		const struct ilb_rt_backend *be = &pool->backends[i];
 
 		if (!l7->prefix[be->id])
 			l7->prefix[be->id] = ilb_prefix_lru_new(0);
-		c->req.pods[i] = (struct ilb_sched_pod){ .id = be->id, .ready = be->ready, .draining = be->draining,
+		r->pods[i] = (struct ilb_sched_pod){ .id = be->id, .ready = be->ready, .draining = be->draining,
 						     .load = be->load.scraped_ns ? &be->load : NULL,
 						     .prefix = l7->prefix[be->id] };
 	}
-	c->req.sreq.model = c->req.model;
-	c->req.sreq.adapter = is_adapter(pool, c->req.model) ? c->req.model : NULL;
-	c->req.sreq.prompt = c->req.prompt ? c->req.prompt : "";
-	c->req.sreq.prompt_len = c->req.prompt ? strlen(c->req.prompt) : 0;
-	c->req.sreq.priority = route.priority;
-	if (ilb_prefix_hash_blocks(c->req.model, c->req.sreq.prompt, c->req.sreq.prompt_len, ILB_PREFIX_DEFAULT_MAX_BLOCKS,
-				   &c->req.blocks) >= 0)
-		c->req.sreq.blocks = &c->req.blocks;
+	r->sreq.model = r->model;
+	r->sreq.adapter = is_adapter(pool, r->model) ? r->model : NULL;
+	r->sreq.prompt = r->prompt ? r->prompt : "";
+	r->sreq.prompt_len = r->prompt ? strlen(r->prompt) : 0;
+	r->sreq.priority = route.priority;
+	if (ilb_prefix_hash_blocks(r->model, r->sreq.prompt, r->sreq.prompt_len, ILB_PREFIX_DEFAULT_MAX_BLOCKS,
+				   &r->blocks) >= 0)
+		r->sreq.blocks = &r->blocks;
 	l7_schedule(l7, c, &oreq);
 	ilb_oai_req_free(&oreq);
 }

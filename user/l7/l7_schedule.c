@@ -27,7 +27,8 @@ static void endpoint_text(const struct ilb_rt_backend *be, char *buf, size_t len
 static int build_forward(struct ilb_l7 *l7, struct l7_client *c, struct ilb_oai_req *oreq, const char *model,
 			 const struct ilb_rt_backend *be)
 {
-	const char *body = c->reader.req.body, *pool = c->req.table->pools[c->req.pool].name, *slash = strchr(pool, '/');
+	struct l7_request *r = &c->req;
+	const char *body = c->reader.req.body, *pool = r->table->pools[r->pool].name, *slash = strchr(pool, '/');
 	char *alloc = NULL, endpoint[80], ns[ILB_NS_MAX];
 	ssize_t body_len = c->reader.req.body_len;
 	struct ilb_http_header extra[3];
@@ -44,26 +45,26 @@ static int build_forward(struct ilb_l7 *l7, struct l7_client *c, struct ilb_oai_
 	extra[0] = header("x-gateway-destination-endpoint", endpoint);
 	/* Knative's ingress names the revision to the activator in these two (a client's own
 	 * are replaced); the Host stays the client's */
-	if (c->req.via_activator && slash) {
+	if (r->via_activator && slash) {
 		snprintf(ns, sizeof(ns), "%.*s", (int)(slash - pool), pool);
 		extra[n_extra++] = header("Knative-Serving-Namespace", ns);
 		extra[n_extra++] = header("Knative-Serving-Revision", slash + 1);
 	}
 	cap = c->reader.req.arena_len + 1024 + (size_t)body_len;
-	free(c->req.forward);
-	c->req.forward = malloc(cap);
-	if (!c->req.forward) {
+	free(r->forward);
+	r->forward = malloc(cap);
+	if (!r->forward) {
 		free(alloc);
 		return -ENOMEM;
 	}
-	head_len = ilb_http_write_head(&c->reader.req, body_len, extra, n_extra, c->req.forward, cap);
+	head_len = ilb_http_write_head(&c->reader.req, body_len, extra, n_extra, r->forward, cap);
 	if (head_len < 0) {
 		free(alloc);
 		return (int)head_len;
 	}
 	if (body_len)
-		memcpy(c->req.forward + head_len, body, body_len);
-	c->req.forward_len = head_len + body_len;
+		memcpy(r->forward + head_len, body, body_len);
+	r->forward_len = head_len + body_len;
 	free(alloc);
 	return 0;
 }
@@ -96,17 +97,19 @@ static void retarget_forward(struct l7_client *c, const struct ilb_rt_backend *b
 /* The pick is made: the request is charged to its pod, then goes to it. */
 static void dispatch(struct ilb_l7 *l7, struct l7_client *c, const struct ilb_rt_backend *be)
 {
+	struct l7_request *r = &c->req;
+
 	l7_hold_release(l7, c);
-	c->req.attempts++;
-	c->req.backend_id = be->id;
+	r->attempts++;
+	r->backend_id = be->id;
 	/* Counted at the pick, not once connected: every request picked while connections are
 	 * still being made must see the ones before it. */
 	atomic_fetch_add(&l7->stats.backend[be->id].inflight, 1);
 	atomic_fetch_add(&l7->stats.backend[be->id].picks, 1);
-	c->req.inflight_counted = true;
-	for (int i = 0; i < c->req.n_pods; i++)
-		if (c->req.pods[i].id == be->id)
-			ilb_sched_commit(&l7->sched, &c->req.sreq, c->req.pods, c->req.n_pods, i);
+	r->inflight_counted = true;
+	for (int i = 0; i < r->n_pods; i++)
+		if (r->pods[i].id == be->id)
+			ilb_sched_commit(&l7->sched, &r->sreq, r->pods, r->n_pods, i);
 	l7_backend_connect(l7, c, be);
 }
 
@@ -124,13 +127,14 @@ void l7_inflight_leave(struct ilb_l7 *l7, struct l7_client *c)
 static void via_activator(struct ilb_l7 *l7, struct l7_client *c, struct ilb_oai_req *oreq, const char *model,
 			  int failed)
 {
-	const struct ilb_rt_pool *pool = &c->req.table->pools[c->req.pool];
+	struct l7_request *r = &c->req;
+	const struct ilb_rt_pool *pool = &r->table->pools[r->pool];
 	int i = (int)(l7->activator_next++ % (uint32_t)pool->n_activator);
 
 	if (i == failed)
 		i = (i + 1) % pool->n_activator;
-	c->req.via_activator = true;
-	c->req.activator_index = i;
+	r->via_activator = true;
+	r->activator_index = i;
 	if (failed < 0) {
 		if (build_forward(l7, c, oreq, model, &pool->activator[i])) {
 			l7_answer_error(l7, c, L7_UNCOUNTED, 500, "the request could not be rewritten", false, NULL);
@@ -149,15 +153,17 @@ static void via_activator(struct ilb_l7 *l7, struct l7_client *c, struct ilb_oai
  * in the socket: on_client stops reading it). */
 static void hold(struct ilb_l7 *l7, struct l7_client *c)
 {
-	if (!c->req.hold.waiting) {
-		c->req.hold.waiting = true;
-		c->req.hold.seq = ++l7->hold_seq;
-		c->req.hold.deadline_ns = ilb_now_ns() + (uint64_t)l7->cfg.hold_timeout_ms * 1000000;
-		c->req.hold.pool = c->req.table->pools[c->req.pool].kernel_id;
+	struct l7_request *r = &c->req;
+
+	if (!r->hold.waiting) {
+		r->hold.waiting = true;
+		r->hold.seq = ++l7->hold_seq;
+		r->hold.deadline_ns = ilb_now_ns() + (uint64_t)l7->cfg.hold_timeout_ms * 1000000;
+		r->hold.pool = r->table->pools[r->pool].kernel_id;
 		l7->n_held++;
 		l7_count(l7, ILB_L7_HELD);
-		if (c->req.hold.pool < ILB_MAX_POOLS)
-			atomic_fetch_add(&l7->stats.pending[c->req.hold.pool], 1);
+		if (r->hold.pool < ILB_MAX_POOLS)
+			atomic_fetch_add(&l7->stats.pending[r->hold.pool], 1);
 	}
 	c->state = L7_HOLDING;
 }
@@ -217,42 +223,43 @@ void l7_hold_tick(struct ilb_l7 *l7, uint64_t now_ns)
 static void pick_and_go(struct ilb_l7 *l7, struct l7_client *c, struct ilb_oai_req *oreq, const char *model,
 			int failed)
 {
+	struct l7_request *r = &c->req;
 	struct ilb_sched_result res;
 	int rc;
 
-	for (int i = 0; i < c->req.n_pods; i++)
-		c->req.pods[i].inflight = atomic_load(&l7->stats.backend[c->req.pods[i].id].inflight);
-	rc = failed < 0 ? ilb_sched_pick(&l7->sched, &c->req.sreq, c->req.pods, c->req.n_pods, ilb_now_ns(), &res) :
-			  ilb_sched_next(&l7->sched, &c->req.sreq, c->req.pods, c->req.n_pods, failed, ilb_now_ns(), &res);
+	for (int i = 0; i < r->n_pods; i++)
+		r->pods[i].inflight = atomic_load(&l7->stats.backend[r->pods[i].id].inflight);
+	rc = failed < 0 ? ilb_sched_pick(&l7->sched, &r->sreq, r->pods, r->n_pods, ilb_now_ns(), &res) :
+			  ilb_sched_next(&l7->sched, &r->sreq, r->pods, r->n_pods, failed, ilb_now_ns(), &res);
 	if (rc == -EBUSY) {
-		atomic_fetch_add(&l7->stats.sheds[c->req.table->pools[c->req.pool].kernel_id], 1);
+		atomic_fetch_add(&l7->stats.sheds[r->table->pools[r->pool].kernel_id], 1);
 		l7_answer_error(l7, c, ILB_L7_SHED, 429, res.reason ? res.reason : "the pool is saturated",
-				c->req.keep_alive, "1");
+				r->keep_alive, "1");
 		return;
 	}
-	if (rc == -ENOENT && failed < 0 && c->req.table->pools[c->req.pool].n_activator) {
+	if (rc == -ENOENT && failed < 0 && r->table->pools[r->pool].n_activator) {
 		via_activator(l7, c, oreq, model, -1);
 		return;
 	}
-	if (rc == -ENOENT && failed < 0 && c->req.table->pools[c->req.pool].hold &&
-	    (c->req.hold.waiting || l7->n_held < l7->cfg.hold_max)) {
+	if (rc == -ENOENT && failed < 0 && r->table->pools[r->pool].hold &&
+	    (r->hold.waiting || l7->n_held < l7->cfg.hold_max)) {
 		hold(l7, c);
 		return;
 	}
 	if (rc < 0) {
 		l7_answer_error(l7, c, ILB_L7_NO_POD, 503, res.reason ? res.reason : "no ready model server",
-				c->req.keep_alive, "1");
+				r->keep_alive, "1");
 		return;
 	}
 	if (failed < 0) {
-		if (build_forward(l7, c, oreq, model, &c->req.table->pools[c->req.pool].backends[rc])) {
+		if (build_forward(l7, c, oreq, model, &r->table->pools[r->pool].backends[rc])) {
 			l7_answer_error(l7, c, L7_UNCOUNTED, 500, "the request could not be rewritten", false, NULL);
 			return;
 		}
 	} else {
-		retarget_forward(c, &c->req.table->pools[c->req.pool].backends[rc]);
+		retarget_forward(c, &r->table->pools[r->pool].backends[rc]);
 	}
-	dispatch(l7, c, &c->req.table->pools[c->req.pool].backends[rc]);
+	dispatch(l7, c, &r->table->pools[r->pool].backends[rc]);
 }
 
 void l7_schedule(struct ilb_l7 *l7, struct l7_client *c, struct ilb_oai_req *oreq)
@@ -263,26 +270,27 @@ void l7_schedule(struct ilb_l7 *l7, struct l7_client *c, struct ilb_oai_req *ore
 /* The pod could not take the request: the next-best pod once, then 503. */
 void l7_request_connect_failed(struct ilb_l7 *l7, struct l7_client *c)
 {
+	struct l7_request *r = &c->req;
 	int failed = -1;
 
-	if (c->req.backend)
-		l7_backend_release(l7, c->req.backend, false);
+	if (r->backend)
+		l7_backend_release(l7, r->backend, false);
 	l7_inflight_leave(l7, c);
-	if (c->req.via_activator) {
-		if (c->req.attempts < 2 && c->req.table->pools[c->req.pool].n_activator > 1) {
+	if (r->via_activator) {
+		if (r->attempts < 2 && r->table->pools[r->pool].n_activator > 1) {
 			l7_count(l7, ILB_L7_RETRIES);
-			via_activator(l7, c, NULL, c->req.model, c->req.activator_index);
+			via_activator(l7, c, NULL, r->model, r->activator_index);
 			return;
 		}
 		l7_answer_error(l7, c, ILB_L7_NO_POD, 503, "Knative's activator could not be reached", false, "1");
 		return;
 	}
-	for (int i = 0; i < c->req.n_pods; i++)
-		if (c->req.pods[i].id == c->req.backend_id)
+	for (int i = 0; i < r->n_pods; i++)
+		if (r->pods[i].id == r->backend_id)
 			failed = i;
-	if (c->req.attempts < 2 && failed >= 0 && c->req.n_pods > 1) {
+	if (r->attempts < 2 && failed >= 0 && r->n_pods > 1) {
 		l7_count(l7, ILB_L7_RETRIES);
-		pick_and_go(l7, c, NULL, c->req.model, failed);
+		pick_and_go(l7, c, NULL, r->model, failed);
 		return;
 	}
 	l7_answer_error(l7, c, ILB_L7_NO_POD, 503, "the model server could not be reached", false, "1");
