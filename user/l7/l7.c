@@ -1,36 +1,22 @@
-/* l7.c - the L7 lane's request loop (see l7.h). One epoll loop on its own thread owns every
- * client and backend socket; the kernel streams responses, the loop only reads requests.
- *
- * A client connection is READING (its next request), CONNECTING (the request waits for a
- * backend connection), STREAMING (the kernel is sending the response) or CLOSING (waiting
- * for the bytes the kernel queued to reach TCP before it closes). Nothing is written to a
- * client by the agent, and no client is closed, while the kernel may still hold bytes for
- * it: closing a socket in a sockmap purges what is queued for it. */
+/* l7.c - the L7 lane's request loop (see l7.h): one epoll loop on its own thread owns every
+ * client and backend socket and hands each event to the step of the walk it belongs to
+ * (l7_conn.h); the 10 ms tick swaps in a new route table and runs the timers. */
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
-#include <linux/tcp.h>
 #include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 #include <arpa/inet.h>
-#include <linux/sockios.h>
 #include <bpf/libbpf.h>
-#include "http1.h"
-#include "l7.h"
 #include "l7_conn.h"
 #include "kern/l7_kern.h"
-#include "log.h"
 #include "kern/maps.h"
-#include "oai.h"
-#include "prefix.h"
+#include "log.h"
 #include "route.h"
 
 const char *const ilb_l7_counter_names[ILB_L7__COUNT] = {
@@ -53,11 +39,6 @@ void ilb_l7_config_default(struct ilb_l7_config *cfg)
 	cfg->hold_timeout_ms = 300000; /* a model server's cold start: image pull, weights load */
 }
 
-static void count(struct ilb_l7 *l7, enum ilb_l7_counter c)
-{
-	atomic_fetch_add(&l7->stats.counter[c], 1);
-}
-
 static int ep_set(struct ilb_l7 *l7, int fd, void *ptr, uint32_t events, bool add)
 {
 	struct epoll_event ev = { .events = events, .data.ptr = ptr };
@@ -75,67 +56,6 @@ int l7_watch(struct ilb_l7 *l7, int fd, struct l7_object *obj, uint32_t events, 
 	if (!err)
 		obj->watching = events;
 	return err;
-}
-
-/* ---- client connections ---- */
-
-static struct l7_client *client_of_stream(struct ilb_l7 *l7, uint64_t stream_id)
-{
-	uint32_t slot = (uint32_t)stream_id;
-
-	if (slot >= L7_MAX_CLIENTS || !l7->clients[slot] || l7->clients[slot]->stream_id != stream_id)
-		return NULL;
-	return l7->clients[slot];
-}
-
-/* Bytes of this connection that TCP has taken: acked plus still in the send queue. */
-static uint64_t tcp_taken(int fd)
-{
-	struct tcp_info ti;
-	socklen_t len = sizeof(ti);
-	int outq = 0;
-
-	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) || ioctl(fd, SIOCOUTQ, &outq))
-		return UINT64_MAX; /* the socket is gone: nothing left to wait for */
-	return ti.tcpi_bytes_acked + (uint64_t)outq;
-}
-
-static uint64_t tcp_acked(int fd)
-{
-	struct tcp_info ti;
-	socklen_t len = sizeof(ti);
-
-	return getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) ? 0 : ti.tcpi_bytes_acked;
-}
-
-/* True when every byte the kernel redirected to the client has reached its TCP queue.
- * What TCP took only grows: once it covers every byte, asking again costs nothing. */
-static bool client_drained(struct l7_client *c)
-{
-	uint64_t need = c->kernel_bytes + c->agent_bytes;
-
-	if (c->taken_seen >= need)
-		return true;
-	c->taken_seen = tcp_taken(c->fd);
-	return c->taken_seen >= need;
-}
-
-static void client_free(struct ilb_l7 *l7, struct l7_client *c)
-{
-	l7_hold_release(l7, c);
-	if (c->backend)
-		l7_backend_release(l7, c->backend, false);
-	ilb_l7_kern_del_client(l7->kern, c->cookie);
-	epoll_ctl(l7->epfd, EPOLL_CTL_DEL, c->fd, NULL);
-	close(c->fd);
-	l7->clients[c->slot] = NULL;
-	l7->n_slots_used--;
-	atomic_fetch_sub(&l7->stats.connections, 1);
-	ilb_http_reader_free(&c->reader);
-	l7_request_clear(c);
-	free(c->carry);
-	free(c->out);
-	l7_defer_free(l7, &c->obj);
 }
 
 void l7_defer_free(struct ilb_l7 *l7, struct l7_object *obj)
@@ -162,335 +82,6 @@ static void free_dead(struct ilb_l7 *l7)
 	l7->n_dead = 0;
 }
 
-/* Closes once the kernel's bytes are out (or the deadline passes: a client that reads
- * nothing must not hold the connection forever). */
-void l7_client_close(struct ilb_l7 *l7, struct l7_client *c)
-{
-	l7_hold_release(l7, c);
-	if (c->backend)
-		l7_backend_release(l7, c->backend, false);
-	c->state = L7_CLOSING;
-	c->deadline_ns = ilb_now_ns() + 5000000000ull;
-	l7_watch(l7, c->fd, &c->obj, EPOLLRDHUP, false);
-}
-
-/* Queues bytes the agent itself sends (errors, 100 Continue); they leave once drained. */
-int l7_client_write(struct ilb_l7 *l7, struct l7_client *c, const char *data, size_t len)
-{
-	char *p = realloc(c->out, c->out_len + len);
-
-	if (!p)
-		return -ENOMEM;
-	memcpy(p + c->out_len, data, len);
-	c->out = p;
-	c->out_len += len;
-	l7_client_flush(l7, c);
-	return 0;
-}
-
-void l7_client_flush(struct ilb_l7 *l7, struct l7_client *c)
-{
-	while (c->out_off < c->out_len && client_drained(c)) {
-		ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
-
-		if (n <= 0)
-			break;
-		c->out_off += n;
-		c->agent_bytes += n;
-		c->taken_seen += n; /* drained before, so TCP holds every byte up to these */
-	}
-	if (c->out_off == c->out_len) {
-		c->out_off = c->out_len = 0;
-		if (c->done_when_flushed) {
-			c->done_when_flushed = false;
-			l7_client_response_done(l7, c, 0);
-		}
-	}
-}
-
-/* An OpenAI-style error, then the connection closes unless keep_alive. */
-void l7_client_error(struct ilb_l7 *l7, struct l7_client *c, int status, const char *message, bool keep_alive,
-		     const char *retry_after)
-{
-	char body[8192], buf[9216];
-	struct ilb_http_header extra = { .name = "Retry-After", .value = retry_after, .name_len = 11,
-					 .value_len = retry_after ? strlen(retry_after) : 0 };
-	ssize_t body_len = ilb_oai_error_body(body, sizeof(body), status, "%s", message);
-	struct ilb_http_resp resp = {
-		.status = status,
-		.content_type = "application/json",
-		.body = body,
-		.body_len = body_len > 0 ? (size_t)body_len : 0,
-		.keep_alive = keep_alive,
-		.extra = retry_after ? &extra : NULL,
-		.n_extra = retry_after ? 1 : 0,
-	};
-	ssize_t n = ilb_http_write_response(&resp, buf, sizeof(buf));
-
-	if (n > 0)
-		l7_client_write(l7, c, buf, n);
-	if (!keep_alive)
-		l7_client_close(l7, c);
-}
-
-/* The port the connection was made to: sk_lookup hands the agent connections to any VIP. */
-static uint16_t local_port(int fd)
-{
-	struct sockaddr_storage local;
-	socklen_t len = sizeof(local);
-
-	if (getsockname(fd, (struct sockaddr *)&local, &len))
-		return 0;
-	return ntohs(local.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&local)->sin6_port :
-						   ((struct sockaddr_in *)&local)->sin_port);
-}
-
-static void on_accept(struct ilb_l7 *l7)
-{
-	for (;;) {
-		int fd = accept4(l7->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC), one = 1;
-		struct l7_client *c;
-
-		if (fd < 0)
-			return;
-		c = calloc(1, sizeof(*c));
-		if (!c || l7->n_slots_used >= L7_MAX_CLIENTS) {
-			free(c);
-			close(fd);
-			continue;
-		}
-		/* Nagle would hold back small SSE chunks and inflate inter-token latency. */
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		c->obj.kind = L7_OBJ_CLIENT;
-		c->fd = fd;
-		c->cookie = ilb_socket_cookie(fd);
-		c->local_port = local_port(fd);
-		l7->n_slots_used++;
-		while (l7->clients[l7->next_slot])
-			l7->next_slot = (l7->next_slot + 1) % L7_MAX_CLIENTS;
-		c->slot = l7->next_slot;
-		l7->clients[c->slot] = c;
-		c->state = L7_READING;
-		c->deadline_ns = ilb_now_ns() + (uint64_t)l7->cfg.idle_timeout_ms * 1000000;
-		c->header_deadline_ns = 0;
-		ilb_http_reader_init(&c->reader, &l7->limits);
-		atomic_fetch_add(&l7->stats.connections, 1);
-		count(l7, ILB_L7_ACCEPTED);
-		if (ilb_l7_kern_add_client(l7->kern, fd, c->cookie) ||
-		    l7_watch(l7, fd, &c->obj, EPOLLIN | EPOLLRDHUP, true)) {
-			pr_warn("l7: client socket: %s", strerror(errno));
-			client_free(l7, c);
-		}
-	}
-}
-
-/* Feeds bytes to the reader; on a complete request hands it to l7_request_start. */
-static void client_feed(struct ilb_l7 *l7, struct l7_client *c, const char *data, size_t len)
-{
-	while (len && c->state == L7_READING) {
-		size_t used = 0;
-		enum ilb_http_result r = ilb_http_feed(&c->reader, data, len, &used);
-
-		if (!c->header_deadline_ns)
-			c->header_deadline_ns = ilb_now_ns() + (uint64_t)l7->cfg.header_timeout_ms * 1000000;
-		if (r == ILB_HTTP_ERROR) {
-			count(l7, c->reader.err_status == 413 ? ILB_L7_TOO_LARGE : ILB_L7_BAD_REQUEST);
-			l7_client_error(l7, c, c->reader.err_status, c->reader.err_reason, false, NULL);
-			return;
-		}
-		if (r == ILB_HTTP_HEAD_DONE && c->reader.req.expect_continue)
-			l7_client_write(l7, c, ILB_HTTP_100_CONTINUE, strlen(ILB_HTTP_100_CONTINUE));
-		data += used;
-		len -= used;
-		if (r != ILB_HTTP_DONE)
-			continue;
-		/* Keep what follows (a pipelined request) until this one is answered. */
-		if (len) {
-			char *p = malloc(len);
-
-			if (!p) {
-				l7_client_close(l7, c);
-				return;
-			}
-			memcpy(p, data, len);
-			free(c->carry);
-			c->carry = p;
-			c->carry_len = len;
-			len = 0;
-		}
-		c->header_deadline_ns = 0;
-		count(l7, ILB_L7_REQUESTS);
-		l7_request_start(l7, c);
-	}
-}
-
-static void on_client(struct ilb_l7 *l7, struct l7_client *c, uint32_t events)
-{
-	char buf[65536];
-
-	if (c->state == L7_CLOSING) {
-		if (events & (EPOLLHUP | EPOLLERR))
-			client_free(l7, c);
-		else if (events & EPOLLRDHUP)
-			/* The client is done sending; what is left of ours drains on the tick. A
-			 * half-close would otherwise be reported on every wait until then. */
-			l7_watch(l7, c->fd, &c->obj, 0, false);
-		return;
-	}
-	if ((events & EPOLLOUT) && c->state == L7_STREAMING && c->backend && c->backend->piped) {
-		l7_pipe_pump(l7, c->backend);
-		return;
-	}
-	if ((events & EPOLLIN) && c->state == L7_READING) {
-		ssize_t n = recv(c->fd, buf, sizeof(buf), 0);
-
-		if (n > 0) {
-			client_feed(l7, c, buf, n);
-			return;
-		}
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			return;
-		events |= EPOLLRDHUP; /* EOF */
-	} else if ((events & EPOLLIN) && !(events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
-		/* Bytes before this response ended (a pipelined request): they wait in the socket
-		 * until it has. Reading stays armed while a request is served, since a client
-		 * that sends only after its answer, the common case, then costs no syscall. */
-		l7_watch(l7, c->fd, &c->obj, c->obj.watching & ~EPOLLIN, false);
-		return;
-	}
-	if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
-		if (c->state == L7_STREAMING || c->state == L7_CONNECTING || c->state == L7_HOLDING) {
-			count(l7, ILB_L7_CLIENT_GONE);
-			/* The pod stops being charged for a response nobody reads. */
-			if (c->backend)
-				l7_backend_release(l7, c->backend, false);
-		}
-		client_free(l7, c);
-	}
-}
-
-/* The response ended: the connection reads its next request. */
-void l7_client_response_done(struct ilb_l7 *l7, struct l7_client *c, uint64_t bytes)
-{
-	l7_hold_release(l7, c);
-	c->kernel_bytes += bytes;
-	if (c->out_len && c->keep_alive) {
-		/* The agent's own bytes (an error, an answer's tail) still wait for the kernel's:
-		 * the next request waits for them, or its answer could overtake them. */
-		c->done_when_flushed = true;
-		c->state = L7_STREAMING;
-		c->deadline_ns = ilb_now_ns() + (uint64_t)l7->cfg.stall_timeout_ms * 1000000;
-		return;
-	}
-	l7_request_clear(c);
-	if (!c->keep_alive) {
-		l7_client_close(l7, c);
-		return;
-	}
-	c->state = L7_READING;
-	c->deadline_ns = ilb_now_ns() + (uint64_t)l7->cfg.idle_timeout_ms * 1000000;
-	ilb_http_reader_idle(&c->reader);
-	l7_watch(l7, c->fd, &c->obj, EPOLLIN | EPOLLRDHUP, false);
-	if (c->carry) {
-		char *data = c->carry;
-		size_t len = c->carry_len;
-
-		c->carry = NULL;
-		c->carry_len = 0;
-		client_feed(l7, c, data, len);
-		free(data);
-	}
-}
-
-/* The pod's response ends unfinished: a 502 when nothing of it has reached the client,
- * else the client's close (a second answer inside the first one's body would be garbage). */
-void l7_response_failed(struct ilb_l7 *l7, struct l7_client *c, uint64_t kernel_bytes, const char *message)
-{
-	count(l7, ILB_L7_BAD_GATEWAY);
-	c->kernel_bytes += kernel_bytes;
-	if (c->backend)
-		l7_backend_release(l7, c->backend, false);
-	if (kernel_bytes == 0 && c->agent_bytes == c->agent_bytes_at_send)
-		l7_client_error(l7, c, 502, message, false, NULL);
-	else
-		l7_client_close(l7, c);
-}
-
-/* ---- kernel events ---- */
-
-void l7_count_ttft(struct ilb_l7 *l7, struct l7_client *c, uint64_t first_byte_ns)
-{
-	if (c->ttft_counted || first_byte_ns <= c->sent_ns || c->backend_id >= ILB_MAX_BACKENDS)
-		return;
-	c->ttft_counted = true;
-	atomic_fetch_add(&l7->stats.backend[c->backend_id].ttft_ns_sum, first_byte_ns - c->sent_ns);
-}
-
-static int on_event(void *ctx, void *data, size_t len)
-{
-	struct ilb_l7 *l7 = ctx;
-	const struct l7_event *ev = data;
-	struct l7_client *c;
-
-	if (len < sizeof(*ev))
-		return 0;
-	c = client_of_stream(l7, ev->stream_id);
-	if (!c || !c->backend || c->backend->cookie != ev->backend_cookie)
-		return 0; /* a stream already ended by the agent */
-	switch (ev->kind) {
-	case ILB_L7_EV_FIRST_BYTE:
-		l7_count_ttft(l7, c, ev->first_byte_ns);
-		break;
-	case ILB_L7_EV_DONE:
-		l7_count_ttft(l7, c, ev->first_byte_ns); /* a response in one skb has no first-byte event */
-		if (c->backend_id < ILB_MAX_BACKENDS)
-			atomic_fetch_add(&l7->stats.backend[c->backend_id].responses, 1);
-		l7_backend_release(l7, c->backend, true);
-		l7_client_response_done(l7, c, ev->bytes);
-		break;
-	case ILB_L7_EV_DONE_TAIL:
-		/* The last skb is ours to read (l7_on_backend): the response's part of it goes
-		 * to the client after the kernel's bytes. */
-		l7_count_ttft(l7, c, ev->first_byte_ns);
-		c->kernel_bytes += ev->bytes;
-		c->backend->tail_left = ev->tail;
-		l7_backend_tail(l7, c->backend);
-		break;
-	case ILB_L7_EV_PART_INLINE:
-	case ILB_L7_EV_DONE_INLINE:
-		/* A small response, in the events: the agent sends it, behind what the kernel
-		 * still holds for this client; at its end the pod's connection is kept. */
-		if (ev->tail > len - sizeof(*ev)) {
-			/* a record shorter than it says: never the kernel's, yet not a reason to hang */
-			l7_response_failed(l7, c, 0, "the model server's response could not be read");
-			break;
-		}
-		l7_count_ttft(l7, c, ev->first_byte_ns);
-		if (l7_client_write(l7, c, (const char *)(ev + 1), ev->tail)) {
-			l7_backend_release(l7, c->backend, false);
-			l7_client_close(l7, c);
-			break;
-		}
-		if (ev->kind == ILB_L7_EV_PART_INLINE)
-			break;
-		if (c->backend_id < ILB_MAX_BACKENDS)
-			atomic_fetch_add(&l7->stats.backend[c->backend_id].responses, 1);
-		l7_backend_release(l7, c->backend, true);
-		l7_client_response_done(l7, c, 0);
-		break;
-	case ILB_L7_EV_CLIENT_GONE:
-		count(l7, ILB_L7_CLIENT_GONE);
-		client_free(l7, c);
-		break;
-	case ILB_L7_EV_ERROR:
-		l7_response_failed(l7, c, ev->bytes, "the model server's response could not be read");
-		break;
-	}
-	return 0;
-}
-
-/* ---- housekeeping ---- */
-
 static void tick(struct ilb_l7 *l7)
 {
 	uint64_t now = ilb_now_ns();
@@ -505,66 +96,9 @@ static void tick(struct ilb_l7 *l7)
 		ilb_route_put(l7->table);
 		l7->table = next;
 	}
-	for (int i = 0; i < L7_MAX_CLIENTS; i++) {
-		struct l7_client *c = l7->clients[i];
-
-		if (!c)
-			continue;
-		if (c->out_len)
-			l7_client_flush(l7, c);
-		switch (c->state) {
-		case L7_CLOSING:
-			if ((!c->out_len && client_drained(c)) || now > c->deadline_ns) {
-				shutdown(c->fd, SHUT_WR);
-				client_free(l7, c);
-			}
-			break;
-		case L7_READING:
-			if (c->header_deadline_ns && now > c->header_deadline_ns) {
-				count(l7, ILB_L7_TIMEOUT);
-				l7_client_error(l7, c, 408, "the request did not arrive in time", false, NULL);
-			} else if (!c->header_deadline_ns && now > c->deadline_ns) {
-				l7_client_close(l7, c);
-			}
-			break;
-		case L7_HOLDING:
-			break; /* l7_hold_tick */
-		case L7_CONNECTING:
-			if (now > c->deadline_ns)
-				l7_request_connect_failed(l7, c);
-			break;
-		case L7_STREAMING: {
-			/* A client that stops reading: the kernel would queue without limit. Checked
-			 * every 100 ticks, and only while bytes are waiting for it. */
-			struct l7_stream s = { 0 };
-			uint64_t acked;
-
-			if (c->done_when_flushed && now > c->deadline_ns) {
-				count(l7, ILB_L7_STALLED); /* the agent's bytes wait for a client that reads nothing */
-				client_free(l7, c);
-				break;
-			}
-			if (l7->ticks % 100 || !c->backend || c->backend->piped)
-				break;
-			ilb_l7_kern_stream_get(l7->kern, c->backend->stream_slot, &s);
-			if (s.state == ILB_RESP_ERROR && !c->backend->tail_left) {
-				/* Its error event was lost (a full ring): ended here as it would have been. */
-				l7_response_failed(l7, c, s.bytes, "the model server's response could not be read");
-				break;
-			}
-			acked = tcp_acked(c->fd);
-			if (acked != c->last_acked || acked >= c->kernel_bytes + c->agent_bytes + s.bytes) {
-				c->last_acked = acked;
-				c->stall_since_ns = now;
-			} else if (now - c->stall_since_ns > (uint64_t)l7->cfg.stall_timeout_ms * 1000000) {
-				count(l7, ILB_L7_STALLED);
-				pr_info("l7: closing a client that read nothing for %u ms", l7->cfg.stall_timeout_ms);
-				client_free(l7, c);
-			}
-			break;
-		}
-		}
-	}
+	for (int i = 0; i < L7_MAX_CLIENTS; i++)
+		if (l7->clients[i])
+			l7_client_tick(l7, l7->clients[i], now);
 	l7_backends_tick(l7, now);
 	l7_hold_tick(l7, now);
 }
@@ -581,7 +115,7 @@ static void *l7_main(void *arg)
 			void *p = events[i].data.ptr;
 
 			if (p == &l7->listen_fd) {
-				on_accept(l7);
+				l7_on_accept(l7);
 			} else if (p == &l7->timer_fd) {
 				uint64_t ticks;
 
@@ -595,7 +129,7 @@ static void *l7_main(void *arg)
 				if (read(l7->wake_fd, &v, sizeof(v)) < 0)
 					continue;
 			} else if (((struct l7_object *)p)->kind == L7_OBJ_CLIENT) {
-				on_client(l7, p, events[i].events);
+				l7_on_client(l7, p, events[i].events);
 			} else if (((struct l7_object *)p)->kind == L7_OBJ_BACKEND) {
 				l7_on_backend(l7, p, events[i].events);
 			}
@@ -644,7 +178,7 @@ struct ilb_l7 *ilb_l7_start(const struct ilb_l7_config *cfg, struct ilb_l7_kern 
 	l7->listen_fd = listen_socket();
 	l7->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	l7->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	l7->ring = ring_buffer__new(kern->events_map, on_event, l7, NULL);
+	l7->ring = ring_buffer__new(kern->events_map, l7_on_kernel_event, l7, NULL);
 	if (l7->epfd < 0 || l7->listen_fd < 0 || l7->timer_fd < 0 || l7->wake_fd < 0 || !l7->ring)
 		goto fail;
 	if (ilb_l7_kern_set_listener(kern, l7->listen_fd)) {
@@ -696,7 +230,7 @@ void ilb_l7_stop(struct ilb_l7 *l7)
 	}
 	for (int i = 0; i < L7_MAX_CLIENTS; i++)
 		if (l7->clients[i])
-			client_free(l7, l7->clients[i]);
+			l7_client_free(l7, l7->clients[i]);
 	l7_backends_free(l7);
 	free_dead(l7);
 	free(l7->dead);

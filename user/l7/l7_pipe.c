@@ -38,21 +38,10 @@ static void wait_client(struct ilb_l7 *l7, struct l7_client *c, bool on)
 	l7_watch(l7, c->fd, &c->obj, (c->obj.watching & EPOLLIN) | EPOLLRDHUP | (on ? EPOLLOUT : 0), false);
 }
 
-static void finish(struct ilb_l7 *l7, struct l7_backend *b, struct l7_client *c, bool clean, bool pod_closed)
+static void finish(struct ilb_l7 *l7, struct l7_client *c, enum l7_end how)
 {
-	uint32_t id = b->id;
-
 	wait_client(l7, c, false);
-	if (!clean) {
-		l7_response_failed(l7, c, 0, "the model server's response could not be read");
-		return;
-	}
-	if (id < ILB_MAX_BACKENDS)
-		atomic_fetch_add(&l7->stats.backend[id].responses, 1);
-	if (pod_closed)
-		c->keep_alive = false;
-	l7_backend_release(l7, b, !pod_closed);
-	l7_client_response_done(l7, c, 0);
+	l7_response_end(l7, c, how, 0);
 }
 
 /* n bytes of body or chunk data went by: past the last, the response or its chunk ends. */
@@ -157,9 +146,7 @@ void l7_pipe_pump(struct ilb_l7 *l7, struct l7_backend *b)
 				return;
 			}
 			if (n <= 0) {
-				atomic_fetch_add(&l7->stats.counter[ILB_L7_CLIENT_GONE], 1);
-				l7_backend_release(l7, b, false);
-				l7_client_close(l7, c);
+				l7_response_end(l7, c, L7_END_CLIENT_UNREACHABLE, 0);
 				return;
 			}
 			b->in_pipe -= n;
@@ -170,16 +157,16 @@ void l7_pipe_pump(struct ilb_l7 *l7, struct l7_backend *b)
 			b->client_full = false;
 		}
 		if (s->state == ILB_RESP_DONE) {
-			finish(l7, b, c, true, false);
+			finish(l7, c, L7_END_DONE);
 			return;
 		}
 		if (s->state == ILB_RESP_ERROR) {
-			finish(l7, b, c, false, false);
+			finish(l7, c, L7_END_UNREADABLE);
 			return;
 		}
 		if (pod_closed) {
 			/* the end of an unframed body, else a cut response */
-			finish(l7, b, c, s->state == ILB_RESP_UNTIL_CLOSE, true);
+			finish(l7, c, s->state == ILB_RESP_UNTIL_CLOSE ? L7_END_POD_CLOSED : L7_END_UNREADABLE);
 			return;
 		}
 		if (pod_empty)
