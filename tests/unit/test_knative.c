@@ -8,6 +8,7 @@
 
 #include "manifest_fixture.h"
 #include "l7/route.h"
+#include "store/knative.h"
 
 /* Step 4 of the deployment guide (../shared/seed/), byte for byte but for the indentation. */
 static const char seed_service[] =

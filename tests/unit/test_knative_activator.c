@@ -9,6 +9,7 @@
 
 #include "manifest_fixture.h"
 #include "l7/route.h"
+#include "store/knative.h"
 
 /* As Knative's revision reconciler makes it for qwen-00001, and its SKS reconciler fills the
  * status in (kubectl get sks -o yaml, trimmed of managedFields). */

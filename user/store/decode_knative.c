@@ -1,5 +1,6 @@
 /* decode_knative.c - Knative serving.knative.dev/v1 Services, and the InferencePools and
- * InferenceObjectives the store derives from one annotated knative.aliyun.com/ai-gateway. */
+ * InferenceObjectives the store derives from one annotated knative.aliyun.com/ai-gateway;
+ * the Service's row, which keeps those in line with every change of the store. */
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -8,6 +9,7 @@
 #include <string.h>
 
 #include "decode.h"
+#include "knative.h"
 
 #define AI_GATEWAY "knative.aliyun.com/ai-gateway"
 #define AI_GATEWAY_PRIORITY "knative.aliyun.com/ai-gateway-inference-priority"
@@ -398,7 +400,7 @@ static void resolve_targets(struct ilb_kservice *ks, const char *template_rev)
 	}
 }
 
-int dec_kservice(struct dec *d, const cJSON *json, struct ilb_object *out)
+static int dec_kservice(struct dec *d, const cJSON *json, struct ilb_object *out)
 {
 	struct ilb_kservice *ks = &out->kservice;
 	char template_rev[ILB_NAME_MAX] = "", status_host[ILB_NAME_MAX] = "", address_host[ILB_NAME_MAX] = "";
@@ -446,28 +448,6 @@ int dec_kservice(struct dec *d, const cJSON *json, struct ilb_object *out)
 	add_host(ks, status_host);
 	add_host(ks, address_host);
 	return 0;
-}
-
-bool ilb_kservice_equal(const struct ilb_kservice *a, const struct ilb_kservice *b)
-{
-	if (a->inference != b->inference || a->priority != b->priority || a->has_priority != b->has_priority ||
-	    a->container_port != b->container_port || strcmp(a->app_protocol, b->app_protocol) != 0 ||
-	    a->container_concurrency != b->container_concurrency || strcmp(a->scale_metric, b->scale_metric) != 0 ||
-	    a->scale_target != b->scale_target || a->min_scale != b->min_scale || a->max_scale != b->max_scale ||
-	    strcmp(a->latest_ready, b->latest_ready) != 0 || a->n_hosts != b->n_hosts ||
-	    a->n_traffic != b->n_traffic)
-		return false;
-	for (int i = 0; i < a->n_hosts; i++)
-		if (strcmp(a->hosts[i], b->hosts[i]) != 0)
-			return false;
-	for (int i = 0; i < a->n_traffic; i++) {
-		const struct ilb_kn_traffic *x = &a->traffic[i], *y = &b->traffic[i];
-
-		if (x->latest != y->latest || x->percent != y->percent || strcmp(x->revision, y->revision) != 0 ||
-		    strcmp(x->tag, y->tag) != 0 || strcmp(x->host, y->host) != 0 || strcmp(x->pool, y->pool) != 0)
-			return false;
-	}
-	return true;
 }
 
 /* ---- derived pools and objectives ---- */
@@ -648,3 +628,62 @@ int ilb_kservice_sync(struct ilb_store *store, const char *ns, const char *name)
 	free(names);
 	return err;
 }
+
+/* ---- the store's row ---- */
+
+static void kservice_free(struct ilb_object *obj)
+{
+	free(obj->kservice.traffic);
+}
+
+static int kservice_copy(struct ilb_object *dst, const struct ilb_object *src)
+{
+	return ILB_COPY_ARRAY(dst->kservice.traffic, dst->kservice.n_traffic, src->kservice.traffic,
+			      src->kservice.n_traffic);
+}
+
+static bool kservice_equal(const struct ilb_object *x, const struct ilb_object *y)
+{
+	const struct ilb_kservice *a = &x->kservice, *b = &y->kservice;
+
+	if (a->inference != b->inference || a->priority != b->priority || a->has_priority != b->has_priority ||
+	    a->container_port != b->container_port || strcmp(a->app_protocol, b->app_protocol) != 0 ||
+	    a->container_concurrency != b->container_concurrency || strcmp(a->scale_metric, b->scale_metric) != 0 ||
+	    a->scale_target != b->scale_target || a->min_scale != b->min_scale || a->max_scale != b->max_scale ||
+	    strcmp(a->latest_ready, b->latest_ready) != 0 || a->n_hosts != b->n_hosts ||
+	    a->n_traffic != b->n_traffic)
+		return false;
+	for (int i = 0; i < a->n_hosts; i++)
+		if (strcmp(a->hosts[i], b->hosts[i]) != 0)
+			return false;
+	for (int i = 0; i < a->n_traffic; i++) {
+		const struct ilb_kn_traffic *x = &a->traffic[i], *y = &b->traffic[i];
+
+		if (x->latest != y->latest || x->percent != y->percent || strcmp(x->revision, y->revision) != 0 ||
+		    strcmp(x->tag, y->tag) != 0 || strcmp(x->host, y->host) != 0 || strcmp(x->pool, y->pool) != 0)
+			return false;
+	}
+	return true;
+}
+
+/* A Service's pools come and go with it; a written pool or objective gone may uncover one a
+ * Service derives. */
+static int kservice_follow(struct ilb_store *store, const struct ilb_store_change *change)
+{
+	if (change->kind == ILB_KIND_KSERVICE)
+		return ilb_kservice_sync(store, change->ns, change->name);
+	if ((change->kind == ILB_KIND_POOL || change->kind == ILB_KIND_OBJECTIVE) && change->removed &&
+	    !change->derived)
+		return ilb_kservice_sync(store, change->ns, NULL);
+	return 0;
+}
+
+const struct ilb_kind_def ilb_kind_kservice = {
+	.kind = ILB_KIND_KSERVICE,
+	.name = "Service",
+	.versions = { { "serving.knative.dev/v1", dec_kservice } },
+	.free = kservice_free,
+	.copy = kservice_copy,
+	.equal = kservice_equal,
+	.follow = kservice_follow,
+};
