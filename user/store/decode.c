@@ -93,8 +93,9 @@ static const cJSON *lookup(struct dec *d, const cJSON *parent, const char *path,
 	return item;
 }
 
-int dec_object(struct dec *d, const cJSON *parent, const char *path, const char *key, bool required,
-	       const cJSON **out)
+/* An object, or an array of at most max items (max 0: any number). */
+static int dec_container(struct dec *d, const cJSON *parent, const char *path, const char *key, bool required,
+			 bool array, int max, const cJSON **out)
 {
 	char p[DEC_PATH_MAX];
 	int ret;
@@ -103,28 +104,24 @@ int dec_object(struct dec *d, const cJSON *parent, const char *path, const char 
 	*out = NULL;
 	if (!item)
 		return ret;
-	if (!cJSON_IsObject(item))
-		return dec_fail(d, p, "must be an object");
+	if (array ? !cJSON_IsArray(item) : !cJSON_IsObject(item))
+		return dec_fail(d, p, array ? "must be a list" : "must be an object");
+	if (max > 0 && cJSON_GetArraySize(item) > max)
+		return dec_fail(d, p, "must have at most %d items", max);
 	*out = item;
 	return 1;
+}
+
+int dec_object(struct dec *d, const cJSON *parent, const char *path, const char *key, bool required,
+	       const cJSON **out)
+{
+	return dec_container(d, parent, path, key, required, false, 0, out);
 }
 
 int dec_array(struct dec *d, const cJSON *parent, const char *path, const char *key, bool required, int max,
 	      const cJSON **out)
 {
-	char p[DEC_PATH_MAX];
-	int ret;
-	const cJSON *item = lookup(d, parent, path, key, required, p, &ret);
-
-	*out = NULL;
-	if (!item)
-		return ret;
-	if (!cJSON_IsArray(item))
-		return dec_fail(d, p, "must be a list");
-	if (max > 0 && cJSON_GetArraySize(item) > max)
-		return dec_fail(d, p, "must have at most %d items", max);
-	*out = item;
-	return 1;
+	return dec_container(d, parent, path, key, required, true, max, out);
 }
 
 int dec_string(struct dec *d, const cJSON *parent, const char *path, const char *key, bool required,

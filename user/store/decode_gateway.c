@@ -339,21 +339,14 @@ static int route_copy(struct ilb_object *dst, const struct ilb_object *src)
 	const struct ilb_httproute *from = &src->route;
 	struct ilb_httproute *to = &dst->route;
 
-	/* none of src's left in dst before the first copy that may fail */
-	to->hostnames = NULL;
-	to->n_hostnames = 0;
-	to->rules = NULL;
-	to->n_rules = 0;
-	if (ILB_COPY_ARRAY(to->parents, to->n_parents, from->parents, from->n_parents) ||
-	    ILB_COPY_ARRAY(to->hostnames, to->n_hostnames, from->hostnames, from->n_hostnames))
+	/* each made before the first that may fail: none of src's is left in dst */
+	int err = ILB_COPY_ARRAY(to->parents, to->n_parents, from->parents, from->n_parents);
+	int err_hostnames = ILB_COPY_ARRAY(to->hostnames, to->n_hostnames, from->hostnames, from->n_hostnames);
+	int err_rules = ILB_ALLOC_ARRAY(to->rules, to->n_rules, from->n_rules);
+
+	if (err || err_hostnames || err_rules)
 		return -ENOMEM;
-	if (from->n_rules <= 0)
-		return 0;
-	to->rules = calloc(from->n_rules, sizeof(*to->rules));
-	if (!to->rules)
-		return -ENOMEM;
-	to->n_rules = from->n_rules;
-	for (int i = 0; i < from->n_rules; i++) {
+	for (int i = 0; i < to->n_rules; i++) {
 		const struct ilb_route_rule *rf = &from->rules[i];
 		struct ilb_route_rule *rt = &to->rules[i];
 

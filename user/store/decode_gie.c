@@ -272,15 +272,9 @@ static int rewrite_copy(struct ilb_object *dst, const struct ilb_object *src)
 	const struct ilb_model_rewrite *from = &src->rewrite;
 	struct ilb_model_rewrite *to = &dst->rewrite;
 
-	to->rules = NULL;
-	to->n_rules = 0;
-	if (from->n_rules <= 0)
-		return 0;
-	to->rules = calloc(from->n_rules, sizeof(*to->rules));
-	if (!to->rules)
+	if (ILB_ALLOC_ARRAY(to->rules, to->n_rules, from->n_rules))
 		return -ENOMEM;
-	to->n_rules = from->n_rules;
-	for (int i = 0; i < from->n_rules; i++) {
+	for (int i = 0; i < to->n_rules; i++) {
 		memcpy(to->rules[i].match_model, from->rules[i].match_model, sizeof(to->rules[i].match_model));
 		if (ILB_COPY_ARRAY(to->rules[i].targets, to->rules[i].n_targets, from->rules[i].targets,
 				   from->rules[i].n_targets))

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cjson/cJSON.h>
 
@@ -69,6 +70,11 @@ void *ilb_memdup(const void *src, int n, size_t size);
  * the expression is -ENOMEM, else 0. */
 #define ILB_COPY_ARRAY(dst, n_dst, src, n)                                                  \
 	(((dst) = ilb_memdup((src), (n), sizeof(*(src)))), ((n_dst) = (dst) ? (n) : 0),      \
+	 ((n) > 0 && !(dst)) ? -ENOMEM : 0)
+
+/* dst = n zeroed items and n_dst = n; as ILB_COPY_ARRAY otherwise. */
+#define ILB_ALLOC_ARRAY(dst, n_dst, n)                                                      \
+	(((dst) = (n) > 0 ? calloc((n), sizeof(*(dst))) : NULL), ((n_dst) = (dst) ? (n) : 0), \
 	 ((n) > 0 && !(dst)) ? -ENOMEM : 0)
 
 #endif

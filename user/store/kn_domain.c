@@ -175,24 +175,14 @@ static int domain_copy(struct ilb_object *dst_obj, const struct ilb_object *src_
 {
 	const struct ilb_kn_domain *src = &src_obj->kn_domain;
 	struct ilb_kn_domain *dst = &dst_obj->kn_domain;
-	int err;
+	int err = ILB_ALLOC_ARRAY(dst->rules, dst->n_rules, src->n_rules);
 
-	dst->rules = NULL;
-	dst->n_rules = 0;
-	if (src->n_rules <= 0)
-		return 0;
-	dst->rules = calloc(src->n_rules, sizeof(*dst->rules));
-	if (!dst->rules)
-		return -ENOMEM;
-	for (int i = 0; i < src->n_rules; i++) {
-		/* counted first, so that a failed copy frees what it made */
-		dst->n_rules = i + 1;
+	/* a selector not copied yet is empty: a failed copy frees what it made */
+	for (int i = 0; !err && i < dst->n_rules; i++) {
 		memcpy(dst->rules[i].domain, src->rules[i].domain, sizeof(dst->rules[i].domain));
 		err = ilb_labels_copy(&dst->rules[i].selector, &src->rules[i].selector);
-		if (err)
-			return err;
 	}
-	return 0;
+	return err;
 }
 
 static bool domain_equal(const struct ilb_object *x, const struct ilb_object *y)
