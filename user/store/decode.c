@@ -281,6 +281,16 @@ int dec_meta(struct dec *d, const cJSON *json, struct ilb_meta *meta)
 	return err < 0 ? err : 0;
 }
 
+int dec_meta_spec(struct dec *d, const cJSON *json, struct ilb_meta *meta, const cJSON **spec)
+{
+	int err = dec_meta(d, json, meta);
+
+	*spec = NULL;
+	if (!err)
+		err = dec_object(d, json, "", "spec", true, spec);
+	return err < 0 ? err : 0;
+}
+
 /* ---- dispatch ---- */
 
 /* The decoder of (apiVersion, kind), with its kind in *out; NULL for one the agent does not

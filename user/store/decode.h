@@ -51,5 +51,7 @@ int dec_item_object(struct dec *d, const cJSON *array, const char *path, int ind
 /* metadata: name (required), namespace ("default" when absent), uid, resourceVersion,
  * labels and annotations. */
 int dec_meta(struct dec *d, const cJSON *json, struct ilb_meta *meta);
+/* dec_meta, then spec, which must be there; 0 or -errno. */
+int dec_meta_spec(struct dec *d, const cJSON *json, struct ilb_meta *meta, const cJSON **spec);
 
 #endif

@@ -66,11 +66,8 @@ static int dec_gateway(struct dec *d, const cJSON *json, struct ilb_object *out)
 	long long port;
 	int err;
 
-	err = dec_meta(d, json, &gw->meta);
+	err = dec_meta_spec(d, json, &gw->meta, &spec);
 	if (err)
-		return err;
-	err = dec_object(d, json, "", "spec", true, &spec);
-	if (err < 0)
 		return err;
 	err = dec_string(d, spec, "spec", "gatewayClassName", true, 1, gw->class_name, sizeof(gw->class_name));
 	if (err < 0)
@@ -265,11 +262,8 @@ static int dec_httproute(struct dec *d, const cJSON *json, struct ilb_object *ou
 	char p[DEC_PATH_MAX];
 	int n, err;
 
-	err = dec_meta(d, json, &route->meta);
+	err = dec_meta_spec(d, json, &route->meta, &spec);
 	if (err)
-		return err;
-	err = dec_object(d, json, "", "spec", true, &spec);
-	if (err < 0)
 		return err;
 	if ((err = dec_parent_refs(d, spec, route)) < 0 || (err = dec_hostnames(d, spec, route)) < 0)
 		return err;

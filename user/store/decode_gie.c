@@ -77,11 +77,8 @@ static int dec_objective(struct dec *d, const cJSON *json, struct ilb_object *ou
 	long long priority;
 	int err;
 
-	err = dec_meta(d, json, &objective->meta);
+	err = dec_meta_spec(d, json, &objective->meta, &spec);
 	if (err)
-		return err;
-	err = dec_object(d, json, "", "spec", true, &spec);
-	if (err < 0)
 		return err;
 	err = dec_int(d, spec, "spec", "priority", false, INT32_MIN, INT32_MAX, &priority);
 	if (err < 0)
@@ -168,11 +165,8 @@ static int dec_model_rewrite(struct dec *d, const cJSON *json, struct ilb_object
 	char p[DEC_PATH_MAX];
 	int err;
 
-	err = dec_meta(d, json, &rw->meta);
+	err = dec_meta_spec(d, json, &rw->meta, &spec);
 	if (err)
-		return err;
-	err = dec_object(d, json, "", "spec", true, &spec);
-	if (err < 0)
 		return err;
 	err = dec_pool_ref(d, spec, "inference.networking.k8s.io", &rw->pool_ref);
 	if (err < 0)
@@ -200,11 +194,8 @@ static int dec_inference_model(struct dec *d, const cJSON *json, struct ilb_obje
 	const cJSON *spec, *targets;
 	int criticality = 0, err;
 
-	err = dec_meta(d, json, &model->meta);
+	err = dec_meta_spec(d, json, &model->meta, &spec);
 	if (err)
-		return err;
-	err = dec_object(d, json, "", "spec", true, &spec);
-	if (err < 0)
 		return err;
 	err = dec_string(d, spec, "spec", "modelName", true, 1, model->model_name, sizeof(model->model_name));
 	if (err >= 0)

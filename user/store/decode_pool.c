@@ -168,11 +168,8 @@ static int dec_pool(struct dec *d, const cJSON *json, struct ilb_pool *pool, con
 	char p[DEC_PATH_MAX];
 	int err;
 
-	err = dec_meta(d, json, &pool->meta);
-	if (err)
-		return err;
-	err = dec_object(d, json, "", "spec", true, &spec);
-	if (err >= 0)
+	err = dec_meta_spec(d, json, &pool->meta, &spec);
+	if (!err)
 		err = dec_spec(d, spec, pool);
 	if (err >= 0)
 		err = dec_object(d, spec, "spec", ref_key, false, &ref);

@@ -24,12 +24,10 @@ static int dec_kn_sks(struct dec *d, const cJSON *json, struct ilb_object *out)
 	const cJSON *spec, *status;
 	int err, mode = ILB_KN_SKS_SERVE, protocol = 0;
 
-	err = dec_meta(d, json, &sks->meta);
-	if (err)
-		return err;
-	/* what Knative's webhook requires: a mode, and a protocol it knows when one is given */
-	err = dec_object(d, json, "", "spec", true, &spec);
-	if (err >= 0)
+	/* what Knative's webhook requires: a spec with a mode, and a protocol it knows when one
+	 * is given */
+	err = dec_meta_spec(d, json, &sks->meta, &spec);
+	if (!err)
 		err = dec_enum(d, spec, "spec", "mode", true, modes, &mode);
 	if (err >= 0)
 		err = dec_enum(d, spec, "spec", "protocolType", false, protocols, &protocol);
