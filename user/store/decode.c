@@ -300,23 +300,23 @@ static const struct ilb_kind_version *find_version(const char *api_version, cons
 {
 	size_t group_len = strcspn(api_version, "/");
 
-	/* the core group has v1 alone; the two inference groups were renamed across versions,
-	 * so either one counts */
+	/* the two inference groups were renamed across versions: either one counts */
 	*other_version = strncmp(api_version, "inference.networking.", 21) == 0 &&
 			 (strcmp(kind, "InferencePool") == 0 || strcmp(kind, "InferenceObjective") == 0 ||
 			  strcmp(kind, "InferenceModelRewrite") == 0 || strcmp(kind, "InferenceModel") == 0);
 	for (int k = ILB_KIND_NONE + 1; k < ILB_KIND__COUNT; k++) {
 		const struct ilb_kind_def *def = ilb_kind_def(k);
 
+		if (strcmp(def->name, kind) != 0)
+			continue;
 		for (int v = 0; v < ILB_KIND_MAX_VERSIONS && def->versions[v].api_version; v++) {
 			const char *known = def->versions[v].api_version;
 
-			if (strcmp(def->name, kind) != 0)
-				break;
 			if (strcmp(known, api_version) == 0) {
 				*out = def->kind;
 				return &def->versions[v];
 			}
+			/* the same group in another version; the core group has v1 alone */
 			if (api_version[group_len] && strlen(known) > group_len &&
 			    strncmp(known, api_version, group_len + 1) == 0)
 				*other_version = true;
