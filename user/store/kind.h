@@ -1,5 +1,7 @@
 /* kind.h - one row per kind of object the store holds, defined by the kind's own file: the
- * names it is written with, its decoders, and how to copy, compare and free what it owns. */
+ * names it is written with, its decoders, and how to copy, compare and free what it owns.
+ * A new kind is its value of enum ilb_kind and member of struct ilb_object (store.h), its
+ * file with its row, and the row in object.c's list. */
 #ifndef ILB_KIND_H
 #define ILB_KIND_H
 
@@ -30,13 +32,14 @@ struct ilb_store_change {
 	bool derived; /* an object the store made itself */
 };
 
+/* The functions may be NULL: for a kind that owns nothing beyond its metadata, compares
+ * equal by its metadata alone, is never derived or follows nothing. */
 struct ilb_kind_def {
 	enum ilb_kind kind;
 	const char *name; /* "kind" as written */
-	/* the apiVersions the decoder reads, up to the first without one */
+	/* the apiVersions the decoder reads, up to the first without one; written
+	 * { "group/version", dec_x }, which tests/tools/test_deploy.sh reads to check the CRDs */
 	struct ilb_kind_version versions[ILB_KIND_MAX_VERSIONS];
-	/* The rest may be NULL: a kind that owns nothing beyond its metadata, compares equal
-	 * by its metadata alone, or is never derived. */
 	/* frees what the object owns beyond its metadata */
 	void (*free)(struct ilb_object *obj);
 	/* dst is a shallow copy of src: replaces each pointer it shares with src by a copy of
@@ -53,7 +56,8 @@ struct ilb_kind_def {
 /* The rows, each in its kind's file; object.c lists them. */
 extern const struct ilb_kind_def ilb_kind_pod; /* decode_pod.c */
 extern const struct ilb_kind_def ilb_kind_pool; /* decode_pool.c */
-extern const struct ilb_kind_def ilb_kind_objective, ilb_kind_model_rewrite, ilb_kind_inference_model; /* decode_gie.c */
+/* decode_gie.c */
+extern const struct ilb_kind_def ilb_kind_objective, ilb_kind_model_rewrite, ilb_kind_inference_model;
 extern const struct ilb_kind_def ilb_kind_gateway, ilb_kind_httproute; /* decode_gateway.c */
 extern const struct ilb_kind_def ilb_kind_kservice; /* decode_knative.c */
 extern const struct ilb_kind_def ilb_kind_kn_domain; /* kn_domain.c */
@@ -66,8 +70,7 @@ const struct ilb_kind_def *ilb_kind_def(enum ilb_kind kind);
 #define ILB_STR_EQ(a, b) (strncmp((a), (b), sizeof(a)) == 0)
 /* A copy of n items of size each; NULL for none, or when out of memory. */
 void *ilb_memdup(const void *src, int n, size_t size);
-/* dst = a copy of src's n items and n_dst = n; both NULL and 0 when out of memory, when
- * the expression is -ENOMEM, else 0. */
+/* dst = a copy of src's n items and n_dst = n: 0, or -ENOMEM with dst NULL and n_dst 0. */
 #define ILB_COPY_ARRAY(dst, n_dst, src, n)                                                  \
 	(((dst) = ilb_memdup((src), (n), sizeof(*(src)))), ((n_dst) = (dst) ? (n) : 0),      \
 	 ((n) > 0 && !(dst)) ? -ENOMEM : 0)
