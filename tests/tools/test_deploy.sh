@@ -35,10 +35,16 @@ def report(passed, desc, detail=""):
 def rel(path):
     return os.path.relpath(path, root)
 
-# What the decoder accepts: the (apiVersion, kind) pairs of user/store/decode.c's table.
-decoders = set(re.findall(r'\{ "([^"]+)", "([A-Za-z]+)", ILB_KIND_\w+,\s*dec_\w+ \}',
-                          open(os.path.join(root, "user/store/decode.c")).read()))
-report(len(decoders) >= 8, "the decoder table of user/store/decode.c is readable", sorted(decoders))
+# What the decoder accepts: the (apiVersion, kind) pairs of the kinds' rows in user/store/
+# (const struct ilb_kind_def ilb_kind_X = { .name = "Kind", .versions = { { "v1", dec_x }, ... } }).
+decoders = set()
+for path in sorted(glob.glob(os.path.join(root, "user/store/*.c"))):
+    for row in re.findall(r'^const struct ilb_kind_def ilb_kind_\w+ = \{(.*?)^\};', open(path).read(), re.S | re.M):
+        name = re.search(r'\.name = "([A-Za-z]+)"', row)
+        for version in re.findall(r'\{ "([^"]+)", dec_\w+ \}', row):
+            decoders.add((version, name and name.group(1)))
+report(len(decoders) >= 8 and all(k for _, k in decoders),
+       "the kinds' rows in user/store/ are readable", sorted(decoders, key=str))
 
 def group_of(api_version):
     return api_version.rsplit("/", 1)[0] if "/" in api_version else ""

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "source/manifest.h"
 #include "store/store.h"
+#include "store/knative.h"
 
 static const char *state_name(uint8_t state)
 {

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "kern/reconcile.h"
+#include "store/knative.h"
 #include "route.h"
 
 #define GROW(arr, n, cap)                                                        \

@@ -1,16 +1,15 @@
 /* kube_config.c - where the API server is and who we are to it: the current context of a
  * kubeconfig file, or the pod's service account (in-cluster). */
 #include <errno.h>
-#include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
+#include "file.h"
 #include "kube.h"
 #include "manifest.h"
 
@@ -66,39 +65,6 @@ bad:
 	free(out);
 	errno = EINVAL;
 	return NULL;
-}
-
-static int read_file(const char *path, char **text, size_t *len)
-{
-	struct stat st;
-	ssize_t got;
-	int fd = open(path, O_RDONLY | O_CLOEXEC), err = 0;
-
-	*text = NULL;
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0 || st.st_size > MAX_CONFIG_SIZE) {
-		err = st.st_size > MAX_CONFIG_SIZE ? -EFBIG : -errno;
-		goto out;
-	}
-	*text = malloc(st.st_size + 1);
-	if (!*text) {
-		err = -ENOMEM;
-		goto out;
-	}
-	for (*len = 0; *len < (size_t)st.st_size; *len += got) {
-		got = read(fd, *text + *len, st.st_size - *len);
-		if (got < 0 && errno == EINTR) {
-			got = 0;
-			continue;
-		}
-		if (got <= 0)
-			break;
-	}
-	(*text)[*len] = '\0';
-out:
-	close(fd);
-	return err;
 }
 
 static const char *str(const cJSON *obj, const char *key)
@@ -205,7 +171,7 @@ int ilb_kube_creds_kubeconfig(const char *path, struct ilb_kube_creds *c, char *
 	int ret;
 
 	memset(c, 0, sizeof(*c));
-	ret = read_file(path, &text, &len);
+	ret = ilb_file_read(path, MAX_CONFIG_SIZE, &text, &len);
 	if (ret)
 		return fail(err, errlen, ret, "kubeconfig %s: %s", path, strerror(-ret));
 	docs = ilb_yaml_to_json(text, len, reason, sizeof(reason));

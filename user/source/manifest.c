@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "file.h"
 #include "manifest.h"
 
 #define MAX_FILE_SIZE (16 << 20)
@@ -256,48 +257,12 @@ static int load_document(struct ilb_manifests *m, struct file_state *fs, struct 
 static int read_text(struct ilb_manifests *m, const char *name, char **text, size_t *len)
 {
 	char path[PATH_MAX];
-	struct stat st;
-	ssize_t got = 0;
-	int fd, err = 0;
 
 	*text = NULL;
 	if (snprintf(path, sizeof(path), "%s/%s", m->dir, name) >= (int)sizeof(path))
 		return -ENAMETOOLONG;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		err = -ENOENT;
-		goto out;
-	}
-	if (st.st_size > MAX_FILE_SIZE) {
-		err = -EFBIG;
-		goto out;
-	}
-	*text = malloc(st.st_size + 1);
-	if (!*text) {
-		err = -ENOMEM;
-		goto out;
-	}
-	for (*len = 0; *len < (size_t)st.st_size; *len += got) {
-		got = read(fd, *text + *len, st.st_size - *len);
-		if (got < 0 && errno == EINTR) {
-			got = 0;
-			continue;
-		}
-		if (got <= 0)
-			break; /* shrunk while reading: parse what is there, the next event follows */
-	}
-	if (got < 0) {
-		err = -errno;
-		free(*text);
-		*text = NULL;
-		goto out;
-	}
-	(*text)[*len] = '\0';
-out:
-	close(fd);
-	return err;
+	/* a file that shrank while read is parsed as it is: its next event follows */
+	return ilb_file_read(path, MAX_FILE_SIZE, text, len);
 }
 
 /* Withdraws obj from the store, unless another file still defines it: then that one. */

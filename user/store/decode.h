@@ -1,5 +1,6 @@
-/* decode.h - private to the decoders (decode*.c): typed, validated reads of JSON fields
- * that name the failing field path in the error, as the API server's messages do. */
+/* decode.h - private to the decoders (each kind's file): typed, validated reads of JSON fields
+ * that name the failing field path in the error, as the API server's messages do. A kind's
+ * decoder gets out zeroed with its kind set; the caller frees out on error. */
 #ifndef ILB_DECODE_H
 #define ILB_DECODE_H
 
@@ -7,7 +8,7 @@
 #include <stddef.h>
 #include <cjson/cJSON.h>
 
-#include "store.h"
+#include "kind.h"
 
 struct dec {
 	char *err;
@@ -15,6 +16,7 @@ struct dec {
 };
 
 #define DEC_PATH_MAX 192
+#define ARRAY_LEN(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 /* Writes "PATH: reason" into the error buffer; returns -EINVAL. */
 int dec_fail(struct dec *d, const char *path, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -23,6 +25,8 @@ void dec_path(char *buf, size_t len, const char *parent, const char *key);
 /* "parent[index]" */
 void dec_index(char *buf, size_t len, const char *parent, int index);
 
+/* The field, or NULL when absent or null (the API server treats both alike). */
+const cJSON *dec_field(const cJSON *parent, const char *key);
 /* Each reader returns 1 when the field is present, 0 when absent or null (an error if
  * required), or -EINVAL for a wrong type or value. */
 int dec_object(struct dec *d, const cJSON *parent, const char *path, const char *key, bool required,
@@ -47,21 +51,7 @@ int dec_item_object(struct dec *d, const cJSON *array, const char *path, int ind
 /* metadata: name (required), namespace ("default" when absent), uid, resourceVersion,
  * labels and annotations. */
 int dec_meta(struct dec *d, const cJSON *json, struct ilb_meta *meta);
-
-/* Per-kind decoders; out is zeroed with its kind set, and freed by the caller on error. */
-int dec_pod(struct dec *d, const cJSON *json, struct ilb_object *out);
-int dec_pool_v1(struct dec *d, const cJSON *json, struct ilb_object *out);
-int dec_pool_legacy(struct dec *d, const cJSON *json, struct ilb_object *out);
-int dec_objective(struct dec *d, const cJSON *json, struct ilb_object *out);
-int dec_model_rewrite(struct dec *d, const cJSON *json, struct ilb_object *out);
-int dec_inference_model(struct dec *d, const cJSON *json, struct ilb_object *out);
-int dec_gateway(struct dec *d, const cJSON *json, struct ilb_object *out);
-int dec_httproute(struct dec *d, const cJSON *json, struct ilb_object *out);
-int dec_kservice(struct dec *d, const cJSON *json, struct ilb_object *out);
-/* -ENOENT for a ConfigMap other than knative-serving/config-domain */
-int dec_kn_domain(struct dec *d, const cJSON *json, struct ilb_object *out);
-int dec_kn_sks(struct dec *d, const cJSON *json, struct ilb_object *out);
-/* -ENOENT for Endpoints that are not a Knative public Service's */
-int dec_kn_endpoints(struct dec *d, const cJSON *json, struct ilb_object *out);
+/* dec_meta, then spec, which must be there; 0 or -errno. */
+int dec_meta_spec(struct dec *d, const cJSON *json, struct ilb_meta *meta, const cJSON **spec);
 
 #endif

@@ -1,5 +1,6 @@
 /* decode_gateway.c - Gateway API objects (gateway.networking.k8s.io v1 / v1beta1):
- * Gateway (listeners, addresses) and HTTPRoute (parents, hostnames, matches, backends). */
+ * Gateway (listeners, addresses) and HTTPRoute (parents, hostnames, matches, backends), and
+ * their rows. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,8 +14,6 @@
 #define MAX_MATCHES 64
 #define MAX_BACKENDS 16
 #define MAX_WEIGHT 1000000
-
-#define ARRAY_LEN(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 static int gateway_add_address(struct ilb_gateway *gw, const struct ilb_addr *addr)
 {
@@ -59,7 +58,7 @@ static int dec_addresses(struct dec *d, const cJSON *parent, const char *path, b
 	return 0;
 }
 
-int dec_gateway(struct dec *d, const cJSON *json, struct ilb_object *out)
+static int dec_gateway(struct dec *d, const cJSON *json, struct ilb_object *out)
 {
 	struct ilb_gateway *gw = &out->gateway;
 	const cJSON *spec, *status, *listeners, *item;
@@ -67,11 +66,8 @@ int dec_gateway(struct dec *d, const cJSON *json, struct ilb_object *out)
 	long long port;
 	int err;
 
-	err = dec_meta(d, json, &gw->meta);
+	err = dec_meta_spec(d, json, &gw->meta, &spec);
 	if (err)
-		return err;
-	err = dec_object(d, json, "", "spec", true, &spec);
-	if (err < 0)
 		return err;
 	err = dec_string(d, spec, "spec", "gatewayClassName", true, 1, gw->class_name, sizeof(gw->class_name));
 	if (err < 0)
@@ -259,18 +255,15 @@ static int dec_route_rule(struct dec *d, const cJSON *item, const char *path, st
 	return 0;
 }
 
-int dec_httproute(struct dec *d, const cJSON *json, struct ilb_object *out)
+static int dec_httproute(struct dec *d, const cJSON *json, struct ilb_object *out)
 {
 	struct ilb_httproute *route = &out->route;
 	const cJSON *spec, *rules, *item;
 	char p[DEC_PATH_MAX];
 	int n, err;
 
-	err = dec_meta(d, json, &route->meta);
+	err = dec_meta_spec(d, json, &route->meta, &spec);
 	if (err)
-		return err;
-	err = dec_object(d, json, "", "spec", true, &spec);
-	if (err < 0)
 		return err;
 	if ((err = dec_parent_refs(d, spec, route)) < 0 || (err = dec_hostnames(d, spec, route)) < 0)
 		return err;
@@ -292,3 +285,123 @@ int dec_httproute(struct dec *d, const cJSON *json, struct ilb_object *out)
 	}
 	return 0;
 }
+
+/* ---- the store's rows ---- */
+
+static bool gateway_equal(const struct ilb_object *x, const struct ilb_object *y)
+{
+	const struct ilb_gateway *a = &x->gateway, *b = &y->gateway;
+
+	if (!ILB_STR_EQ(a->class_name, b->class_name) || a->n_listeners != b->n_listeners ||
+	    a->n_addresses != b->n_addresses)
+		return false;
+	for (int i = 0; i < a->n_listeners; i++) {
+		const struct ilb_listener *la = &a->listeners[i], *lb = &b->listeners[i];
+
+		if (la->port != lb->port || !ILB_STR_EQ(la->name, lb->name) || !ILB_STR_EQ(la->protocol, lb->protocol))
+			return false;
+	}
+	for (int i = 0; i < a->n_addresses; i++)
+		if (!ilb_addr_equal(&a->addresses[i], &b->addresses[i]))
+			return false;
+	return true;
+}
+
+const struct ilb_kind_def ilb_kind_gateway = {
+	.kind = ILB_KIND_GATEWAY,
+	.name = "Gateway",
+	.versions = {
+		{ "gateway.networking.k8s.io/v1", dec_gateway },
+		{ "gateway.networking.k8s.io/v1beta1", dec_gateway },
+	},
+	.equal = gateway_equal,
+};
+
+static void route_free(struct ilb_object *obj)
+{
+	for (int i = 0; i < obj->route.n_rules; i++) {
+		free(obj->route.rules[i].matches);
+		free(obj->route.rules[i].backends);
+	}
+	free(obj->route.rules);
+	free(obj->route.parents);
+	free(obj->route.hostnames);
+}
+
+static int route_copy(struct ilb_object *dst, const struct ilb_object *src)
+{
+	const struct ilb_httproute *from = &src->route;
+	struct ilb_httproute *to = &dst->route;
+
+	/* each made before the first that may fail: none of src's is left in dst */
+	int err = ILB_COPY_ARRAY(to->parents, to->n_parents, from->parents, from->n_parents);
+	int err_hostnames = ILB_COPY_ARRAY(to->hostnames, to->n_hostnames, from->hostnames, from->n_hostnames);
+	int err_rules = ILB_ALLOC_ARRAY(to->rules, to->n_rules, from->n_rules);
+
+	if (err || err_hostnames || err_rules)
+		return -ENOMEM;
+	for (int i = 0; i < to->n_rules; i++) {
+		const struct ilb_route_rule *rf = &from->rules[i];
+		struct ilb_route_rule *rt = &to->rules[i];
+
+		if (ILB_COPY_ARRAY(rt->matches, rt->n_matches, rf->matches, rf->n_matches) ||
+		    ILB_COPY_ARRAY(rt->backends, rt->n_backends, rf->backends, rf->n_backends))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static bool route_rule_equal(const struct ilb_route_rule *a, const struct ilb_route_rule *b)
+{
+	if (a->n_matches != b->n_matches || a->n_backends != b->n_backends)
+		return false;
+	for (int i = 0; i < a->n_matches; i++) {
+		const struct ilb_route_match *ma = &a->matches[i], *mb = &b->matches[i];
+
+		if (ma->path_type != mb->path_type || !ILB_STR_EQ(ma->path, mb->path) ||
+		    !ILB_STR_EQ(ma->method, mb->method))
+			return false;
+	}
+	for (int i = 0; i < a->n_backends; i++) {
+		const struct ilb_backend_ref *ba = &a->backends[i], *bb = &b->backends[i];
+
+		if (ba->port != bb->port || ba->weight != bb->weight || !ILB_STR_EQ(ba->group, bb->group) ||
+		    !ILB_STR_EQ(ba->kind, bb->kind) || !ILB_STR_EQ(ba->ns, bb->ns) || !ILB_STR_EQ(ba->name, bb->name))
+			return false;
+	}
+	return true;
+}
+
+static bool route_equal(const struct ilb_object *x, const struct ilb_object *y)
+{
+	const struct ilb_httproute *a = &x->route, *b = &y->route;
+
+	if (a->n_parents != b->n_parents || a->n_hostnames != b->n_hostnames || a->n_rules != b->n_rules)
+		return false;
+	for (int i = 0; i < a->n_parents; i++) {
+		const struct ilb_parent_ref *pa = &a->parents[i], *pb = &b->parents[i];
+
+		if (pa->port != pb->port || !ILB_STR_EQ(pa->ns, pb->ns) || !ILB_STR_EQ(pa->name, pb->name) ||
+		    !ILB_STR_EQ(pa->section, pb->section))
+			return false;
+	}
+	for (int i = 0; i < a->n_hostnames; i++)
+		if (!ILB_STR_EQ(a->hostnames[i], b->hostnames[i]))
+			return false;
+	for (int i = 0; i < a->n_rules; i++)
+		if (!route_rule_equal(&a->rules[i], &b->rules[i]))
+			return false;
+	return true;
+}
+
+const struct ilb_kind_def ilb_kind_httproute = {
+	.kind = ILB_KIND_HTTPROUTE,
+	.name = "HTTPRoute",
+	.versions = {
+		{ "gateway.networking.k8s.io/v1", dec_httproute },
+		{ "gateway.networking.k8s.io/v1beta1", dec_httproute },
+	},
+	.free = route_free,
+	.copy = route_copy,
+	.equal = route_equal,
+};

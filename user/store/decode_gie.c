@@ -1,5 +1,5 @@
 /* decode_gie.c - the Gateway API Inference Extension's per-model objects (v1alpha2):
- * InferenceObjective, InferenceModelRewrite and the legacy InferenceModel. */
+ * InferenceObjective, InferenceModelRewrite and the legacy InferenceModel, and their rows. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,18 +70,15 @@ static int dec_targets(struct dec *d, const cJSON *list, const char *path, const
 	return 0;
 }
 
-int dec_objective(struct dec *d, const cJSON *json, struct ilb_object *out)
+static int dec_objective(struct dec *d, const cJSON *json, struct ilb_object *out)
 {
 	struct ilb_objective *objective = &out->objective;
 	const cJSON *spec;
 	long long priority;
 	int err;
 
-	err = dec_meta(d, json, &objective->meta);
+	err = dec_meta_spec(d, json, &objective->meta, &spec);
 	if (err)
-		return err;
-	err = dec_object(d, json, "", "spec", true, &spec);
-	if (err < 0)
 		return err;
 	err = dec_int(d, spec, "spec", "priority", false, INT32_MIN, INT32_MAX, &priority);
 	if (err < 0)
@@ -161,18 +158,15 @@ out:
 	return err < 0 ? err : 0;
 }
 
-int dec_model_rewrite(struct dec *d, const cJSON *json, struct ilb_object *out)
+static int dec_model_rewrite(struct dec *d, const cJSON *json, struct ilb_object *out)
 {
 	struct ilb_model_rewrite *rw = &out->rewrite;
 	const cJSON *spec, *rules, *rule;
 	char p[DEC_PATH_MAX];
 	int err;
 
-	err = dec_meta(d, json, &rw->meta);
+	err = dec_meta_spec(d, json, &rw->meta, &spec);
 	if (err)
-		return err;
-	err = dec_object(d, json, "", "spec", true, &spec);
-	if (err < 0)
 		return err;
 	err = dec_pool_ref(d, spec, "inference.networking.k8s.io", &rw->pool_ref);
 	if (err < 0)
@@ -193,18 +187,15 @@ int dec_model_rewrite(struct dec *d, const cJSON *json, struct ilb_object *out)
 	return 0;
 }
 
-int dec_inference_model(struct dec *d, const cJSON *json, struct ilb_object *out)
+static int dec_inference_model(struct dec *d, const cJSON *json, struct ilb_object *out)
 {
 	static const char *const criticalities[] = { "Standard", "Critical", "Sheddable", NULL };
 	struct ilb_inference_model *model = &out->model;
 	const cJSON *spec, *targets;
 	int criticality = 0, err;
 
-	err = dec_meta(d, json, &model->meta);
+	err = dec_meta_spec(d, json, &model->meta, &spec);
 	if (err)
-		return err;
-	err = dec_object(d, json, "", "spec", true, &spec);
-	if (err < 0)
 		return err;
 	err = dec_string(d, spec, "spec", "modelName", true, 1, model->model_name, sizeof(model->model_name));
 	if (err >= 0)
@@ -221,3 +212,117 @@ int dec_inference_model(struct dec *d, const cJSON *json, struct ilb_object *out
 		return err;
 	return dec_targets(d, targets, "spec.targetModels", "name", &model->targets, &model->n_targets);
 }
+
+/* ---- the store's rows ---- */
+
+static bool pool_ref_equal(const struct ilb_pool_ref *a, const struct ilb_pool_ref *b)
+{
+	return ILB_STR_EQ(a->group, b->group) && ILB_STR_EQ(a->kind, b->kind) && ILB_STR_EQ(a->name, b->name);
+}
+
+static bool targets_equal(const struct ilb_weighted_model *a, int na, const struct ilb_weighted_model *b, int nb)
+{
+	if (na != nb)
+		return false;
+	for (int i = 0; i < na; i++)
+		if (a[i].weight != b[i].weight || !ILB_STR_EQ(a[i].name, b[i].name))
+			return false;
+	return true;
+}
+
+static bool objective_equal(const struct ilb_object *x, const struct ilb_object *y)
+{
+	const struct ilb_objective *a = &x->objective, *b = &y->objective;
+
+	return a->priority == b->priority && a->has_priority == b->has_priority &&
+	       ILB_STR_EQ(a->derived_from, b->derived_from) && pool_ref_equal(&a->pool_ref, &b->pool_ref);
+}
+
+static const char *objective_derived_from(const struct ilb_object *obj)
+{
+	return obj->objective.derived_from;
+}
+
+const struct ilb_kind_def ilb_kind_objective = {
+	.kind = ILB_KIND_OBJECTIVE,
+	.name = "InferenceObjective",
+	.versions = { { "inference.networking.x-k8s.io/v1alpha2", dec_objective } },
+	.equal = objective_equal,
+	.derived_from = objective_derived_from,
+};
+
+static void rewrite_free(struct ilb_object *obj)
+{
+	for (int i = 0; i < obj->rewrite.n_rules; i++)
+		free(obj->rewrite.rules[i].targets);
+	free(obj->rewrite.rules);
+}
+
+static int rewrite_copy(struct ilb_object *dst, const struct ilb_object *src)
+{
+	const struct ilb_model_rewrite *from = &src->rewrite;
+	struct ilb_model_rewrite *to = &dst->rewrite;
+
+	if (ILB_ALLOC_ARRAY(to->rules, to->n_rules, from->n_rules))
+		return -ENOMEM;
+	for (int i = 0; i < to->n_rules; i++) {
+		memcpy(to->rules[i].match_model, from->rules[i].match_model, sizeof(to->rules[i].match_model));
+		if (ILB_COPY_ARRAY(to->rules[i].targets, to->rules[i].n_targets, from->rules[i].targets,
+				   from->rules[i].n_targets))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static bool rewrite_equal(const struct ilb_object *x, const struct ilb_object *y)
+{
+	const struct ilb_model_rewrite *a = &x->rewrite, *b = &y->rewrite;
+
+	if (!pool_ref_equal(&a->pool_ref, &b->pool_ref) || a->n_rules != b->n_rules)
+		return false;
+	for (int i = 0; i < a->n_rules; i++) {
+		const struct ilb_rewrite_rule *ra = &a->rules[i], *rb = &b->rules[i];
+
+		if (!ILB_STR_EQ(ra->match_model, rb->match_model) ||
+		    !targets_equal(ra->targets, ra->n_targets, rb->targets, rb->n_targets))
+			return false;
+	}
+	return true;
+}
+
+const struct ilb_kind_def ilb_kind_model_rewrite = {
+	.kind = ILB_KIND_MODEL_REWRITE,
+	.name = "InferenceModelRewrite",
+	.versions = { { "inference.networking.x-k8s.io/v1alpha2", dec_model_rewrite } },
+	.free = rewrite_free,
+	.copy = rewrite_copy,
+	.equal = rewrite_equal,
+};
+
+static void model_free(struct ilb_object *obj)
+{
+	free(obj->model.targets);
+}
+
+static int model_copy(struct ilb_object *dst, const struct ilb_object *src)
+{
+	return ILB_COPY_ARRAY(dst->model.targets, dst->model.n_targets, src->model.targets, src->model.n_targets);
+}
+
+static bool model_equal(const struct ilb_object *x, const struct ilb_object *y)
+{
+	const struct ilb_inference_model *a = &x->model, *b = &y->model;
+
+	return ILB_STR_EQ(a->model_name, b->model_name) && a->criticality == b->criticality &&
+	       pool_ref_equal(&a->pool_ref, &b->pool_ref) &&
+	       targets_equal(a->targets, a->n_targets, b->targets, b->n_targets);
+}
+
+const struct ilb_kind_def ilb_kind_inference_model = {
+	.kind = ILB_KIND_INFERENCE_MODEL,
+	.name = "InferenceModel",
+	.versions = { { "inference.networking.x-k8s.io/v1alpha2", dec_inference_model } },
+	.free = model_free,
+	.copy = model_copy,
+	.equal = model_equal,
+};

@@ -1,5 +1,5 @@
 /* decode_pool.c - InferencePool, inference.networking.k8s.io/v1 and the legacy
- * inference.networking.x-k8s.io/v1alpha2, plus the inferlb.io/vip annotations. */
+ * inference.networking.x-k8s.io/v1alpha2, plus the inferlb.io/vip annotations; its row. */
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -89,19 +89,18 @@ static int add_target_port(struct dec *d, struct ilb_pool *pool, long long numbe
 	return 0;
 }
 
-static int dec_selector_v1(struct dec *d, const cJSON *spec, struct ilb_pool *pool)
+/* A selector of labels at path.key, which must not be empty: it would select every pod of
+ * the namespace. */
+static int dec_selector(struct dec *d, const cJSON *parent, const char *path, const char *key, struct ilb_pool *pool)
 {
-	const cJSON *selector;
-	int err = dec_object(d, spec, "spec", "selector", true, &selector);
+	char p[DEC_PATH_MAX];
+	int err = dec_string_map(d, parent, path, key, true, &pool->selector);
 
 	if (err < 0)
 		return err;
-	err = dec_string_map(d, selector, "spec.selector", "matchLabels", true, &pool->selector);
-	if (err < 0)
-		return err;
-	/* an empty selector would select every pod of the namespace */
+	dec_path(p, sizeof(p), path, key);
 	if (pool->selector.count == 0)
-		return dec_fail(d, "spec.selector.matchLabels", "must not be empty");
+		return dec_fail(d, p, "must not be empty");
 	return 0;
 }
 
@@ -160,60 +159,116 @@ static int dec_epp_ref(struct dec *d, const cJSON *ref, const char *path, struct
 	return 0;
 }
 
-int dec_pool_v1(struct dec *d, const cJSON *json, struct ilb_object *out)
+/* Metadata and spec, the version's own spec fields, then the endpoint picker's reference
+ * (spec.REF_KEY) and the VIP annotations, which both versions share. */
+static int dec_pool(struct dec *d, const cJSON *json, struct ilb_pool *pool, const char *ref_key,
+		    int (*dec_spec)(struct dec *d, const cJSON *spec, struct ilb_pool *pool))
 {
-	static const char *const protocols[] = { "http", "kubernetes.io/h2c", NULL };
-	struct ilb_pool *pool = &out->pool;
 	const cJSON *spec, *ref;
-	int protocol = 0, err;
+	char p[DEC_PATH_MAX];
+	int err;
 
-	err = dec_meta(d, json, &pool->meta);
-	if (err)
-		return err;
-	err = dec_object(d, json, "", "spec", true, &spec);
+	err = dec_meta_spec(d, json, &pool->meta, &spec);
+	if (!err)
+		err = dec_spec(d, spec, pool);
+	if (err >= 0)
+		err = dec_object(d, spec, "spec", ref_key, false, &ref);
+	dec_path(p, sizeof(p), "spec", ref_key);
+	if (err > 0)
+		err = dec_epp_ref(d, ref, p, pool);
 	if (err < 0)
 		return err;
-	if (dec_selector_v1(d, spec, pool) || dec_target_ports_v1(d, spec, pool))
+	return dec_vip(d, pool);
+}
+
+static const char *const protocols[] = { "http", "kubernetes.io/h2c", NULL };
+
+static int dec_spec_v1(struct dec *d, const cJSON *spec, struct ilb_pool *pool)
+{
+	const cJSON *selector;
+	int protocol = 0, err;
+
+	err = dec_object(d, spec, "spec", "selector", true, &selector);
+	if (err >= 0)
+		err = dec_selector(d, selector, "spec.selector", "matchLabels", pool);
+	if (err < 0 || dec_target_ports_v1(d, spec, pool))
 		return -EINVAL;
 	err = dec_enum(d, spec, "spec", "appProtocol", false, protocols, &protocol);
 	if (err < 0)
 		return err;
 	snprintf(pool->app_protocol, sizeof(pool->app_protocol), "%s", protocols[protocol]);
-	err = dec_object(d, spec, "spec", "endpointPickerRef", false, &ref);
-	if (err > 0)
-		err = dec_epp_ref(d, ref, "spec.endpointPickerRef", pool);
-	if (err < 0)
-		return err;
-	return dec_vip(d, pool);
+	return 0;
 }
 
-int dec_pool_legacy(struct dec *d, const cJSON *json, struct ilb_object *out)
+static int dec_spec_legacy(struct dec *d, const cJSON *spec, struct ilb_pool *pool)
 {
-	struct ilb_pool *pool = &out->pool;
-	const cJSON *spec, *ref;
 	long long number;
-	int err;
+	int err = dec_selector(d, spec, "spec", "selector", pool);
 
-	pool->legacy = true;
-	err = dec_meta(d, json, &pool->meta);
-	if (err)
-		return err;
-	err = dec_object(d, json, "", "spec", true, &spec);
 	if (err < 0)
 		return err;
-	err = dec_string_map(d, spec, "spec", "selector", true, &pool->selector);
-	if (err < 0)
-		return err;
-	if (pool->selector.count == 0)
-		return dec_fail(d, "spec.selector", "must not be empty");
 	if (dec_int(d, spec, "spec", "targetPortNumber", true, 1, 65535, &number) < 0)
 		return -EINVAL;
 	add_target_port(d, pool, number, "spec.targetPortNumber");
 	snprintf(pool->app_protocol, sizeof(pool->app_protocol), "http");
-	err = dec_object(d, spec, "spec", "extensionRef", false, &ref);
-	if (err > 0)
-		err = dec_epp_ref(d, ref, "spec.extensionRef", pool);
-	if (err < 0)
-		return err;
-	return dec_vip(d, pool);
+	return 0;
 }
+
+static int dec_pool_v1(struct dec *d, const cJSON *json, struct ilb_object *out)
+{
+	return dec_pool(d, json, &out->pool, "endpointPickerRef", dec_spec_v1);
+}
+
+static int dec_pool_legacy(struct dec *d, const cJSON *json, struct ilb_object *out)
+{
+	out->pool.legacy = true;
+	return dec_pool(d, json, &out->pool, "extensionRef", dec_spec_legacy);
+}
+
+/* ---- the store's row ---- */
+
+static void pool_free(struct ilb_object *obj)
+{
+	ilb_labels_free(&obj->pool.selector);
+}
+
+static int pool_copy(struct ilb_object *dst, const struct ilb_object *src)
+{
+	return ilb_labels_copy(&dst->pool.selector, &src->pool.selector);
+}
+
+static bool pool_equal(const struct ilb_object *x, const struct ilb_object *y)
+{
+	const struct ilb_pool *a = &x->pool, *b = &y->pool;
+
+	if (a->legacy != b->legacy || a->n_target_ports != b->n_target_ports ||
+	    a->failure_mode != b->failure_mode || !ILB_STR_EQ(a->app_protocol, b->app_protocol) ||
+	    !ILB_STR_EQ(a->epp_name, b->epp_name) || !ilb_labels_equal(&a->selector, &b->selector))
+		return false;
+	for (int i = 0; i < a->n_target_ports; i++)
+		if (a->target_ports[i] != b->target_ports[i])
+			return false;
+	if (a->has_vip != b->has_vip || a->queue_proxy_port != b->queue_proxy_port ||
+	    !ILB_STR_EQ(a->derived_from, b->derived_from))
+		return false;
+	return !a->has_vip || (ilb_addr_equal(&a->vip, &b->vip) && a->vip_port == b->vip_port &&
+			       a->vip_proto == b->vip_proto);
+}
+
+static const char *pool_derived_from(const struct ilb_object *obj)
+{
+	return obj->pool.derived_from;
+}
+
+const struct ilb_kind_def ilb_kind_pool = {
+	.kind = ILB_KIND_POOL,
+	.name = "InferencePool",
+	.versions = {
+		{ "inference.networking.k8s.io/v1", dec_pool_v1 },
+		{ "inference.networking.x-k8s.io/v1alpha2", dec_pool_legacy },
+	},
+	.free = pool_free,
+	.copy = pool_copy,
+	.equal = pool_equal,
+	.derived_from = pool_derived_from,
+};

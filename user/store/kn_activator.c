@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "decode.h"
+#include "knative.h"
 
 #define SERVICE_TYPE_PUBLIC "Public"
 #define PORT_NAME_HTTP1 "http" /* Knative's name of the HTTP/1.1 port (h2c's is "http2") */
@@ -15,7 +16,7 @@
 
 /* ---- ServerlessService ---- */
 
-int dec_kn_sks(struct dec *d, const cJSON *json, struct ilb_object *out)
+static int dec_kn_sks(struct dec *d, const cJSON *json, struct ilb_object *out)
 {
 	static const char *const modes[] = { "Serve", "Proxy", NULL };
 	static const char *const protocols[] = { "http1", "h2c", NULL };
@@ -23,12 +24,10 @@ int dec_kn_sks(struct dec *d, const cJSON *json, struct ilb_object *out)
 	const cJSON *spec, *status;
 	int err, mode = ILB_KN_SKS_SERVE, protocol = 0;
 
-	err = dec_meta(d, json, &sks->meta);
-	if (err)
-		return err;
-	/* what Knative's webhook requires: a mode, and a protocol it knows when one is given */
-	err = dec_object(d, json, "", "spec", true, &spec);
-	if (err >= 0)
+	/* what Knative's webhook requires: a spec with a mode, and a protocol it knows when one
+	 * is given */
+	err = dec_meta_spec(d, json, &sks->meta, &spec);
+	if (!err)
 		err = dec_enum(d, spec, "spec", "mode", true, modes, &mode);
 	if (err >= 0)
 		err = dec_enum(d, spec, "spec", "protocolType", false, protocols, &protocol);
@@ -44,10 +43,19 @@ int dec_kn_sks(struct dec *d, const cJSON *json, struct ilb_object *out)
 	return 0;
 }
 
-bool ilb_kn_sks_equal(const struct ilb_kn_sks *a, const struct ilb_kn_sks *b)
+static bool sks_equal(const struct ilb_object *x, const struct ilb_object *y)
 {
+	const struct ilb_kn_sks *a = &x->kn_sks, *b = &y->kn_sks;
+
 	return a->mode == b->mode && a->h2c == b->h2c && strcmp(a->service_name, b->service_name) == 0;
 }
+
+const struct ilb_kind_def ilb_kind_kn_sks = {
+	.kind = ILB_KIND_KN_SKS,
+	.name = "ServerlessService",
+	.versions = { { "networking.internal.knative.dev/v1alpha1", dec_kn_sks } },
+	.equal = sks_equal,
+};
 
 /* ---- Endpoints ---- */
 
@@ -127,7 +135,7 @@ static int subset_addresses(struct dec *d, const cJSON *subset, const char *path
 
 /* v1 Endpoints: only a Knative public Service's are read (-ENOENT for any other, a kind the
  * agent does not read), as the Kubernetes source lists them by that label. */
-int dec_kn_endpoints(struct dec *d, const cJSON *json, struct ilb_object *out)
+static int dec_kn_endpoints(struct dec *d, const cJSON *json, struct ilb_object *out)
 {
 	struct ilb_kn_endpoints *eps = &out->kn_endpoints;
 	const cJSON *subsets, *subset;
@@ -156,8 +164,10 @@ int dec_kn_endpoints(struct dec *d, const cJSON *json, struct ilb_object *out)
 	return err < 0 ? err : 0;
 }
 
-bool ilb_kn_endpoints_equal(const struct ilb_kn_endpoints *a, const struct ilb_kn_endpoints *b)
+static bool endpoints_equal(const struct ilb_object *x, const struct ilb_object *y)
 {
+	const struct ilb_kn_endpoints *a = &x->kn_endpoints, *b = &y->kn_endpoints;
+
 	if (a->n_ready != b->n_ready || a->n_not_ready != b->n_not_ready)
 		return false;
 	for (int i = 0; i < a->n_ready; i++)
@@ -165,6 +175,13 @@ bool ilb_kn_endpoints_equal(const struct ilb_kn_endpoints *a, const struct ilb_k
 			return false;
 	return true;
 }
+
+const struct ilb_kind_def ilb_kind_kn_endpoints = {
+	.kind = ILB_KIND_KN_ENDPOINTS,
+	.name = "Endpoints", /* Knative's public ones only */
+	.versions = { { "v1", dec_kn_endpoints } },
+	.equal = endpoints_equal,
+};
 
 /* ---- the activator of a revision ---- */
 

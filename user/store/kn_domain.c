@@ -8,52 +8,12 @@
 #include <string.h>
 
 #include "decode.h"
+#include "knative.h"
 #include "source/manifest.h"
 
 #define EXAMPLE_KEY "_example" /* Knative's documentation key, never a domain */
 #define LABEL_VISIBILITY "networking.knative.dev/visibility"
 #define MAX_RULES 64
-
-void ilb_kn_domain_free_rules(struct ilb_kn_domain *cfg)
-{
-	for (int i = 0; i < cfg->n_rules; i++)
-		ilb_labels_free(&cfg->rules[i].selector);
-	free(cfg->rules);
-	cfg->rules = NULL;
-	cfg->n_rules = 0;
-}
-
-int ilb_kn_domain_copy_rules(struct ilb_kn_domain *dst, const struct ilb_kn_domain *src)
-{
-	int err;
-
-	if (src->n_rules <= 0)
-		return 0;
-	dst->rules = calloc(src->n_rules, sizeof(*dst->rules));
-	if (!dst->rules)
-		return -ENOMEM;
-	for (int i = 0; i < src->n_rules; i++) {
-		/* counted first, so that a failed copy frees what it made */
-		dst->n_rules = i + 1;
-		memcpy(dst->rules[i].domain, src->rules[i].domain, sizeof(dst->rules[i].domain));
-		err = ilb_labels_copy(&dst->rules[i].selector, &src->rules[i].selector);
-		if (err)
-			return err;
-	}
-	return 0;
-}
-
-bool ilb_kn_domain_equal(const struct ilb_kn_domain *a, const struct ilb_kn_domain *b)
-{
-	if (a->n_rules != b->n_rules)
-		return false;
-	/* the decoder writes the rules in the ConfigMap's key order, which the API keeps sorted */
-	for (int i = 0; i < a->n_rules; i++)
-		if (strcmp(a->rules[i].domain, b->rules[i].domain) != 0 ||
-		    !ilb_labels_equal(&a->rules[i].selector, &b->rules[i].selector))
-			return false;
-	return true;
-}
 
 /* A DNS name as hosts end in it: dot-separated lowercase labels. */
 static bool domain_valid(const char *s)
@@ -117,7 +77,7 @@ static int add_rule(struct ilb_kn_domain *cfg, const char *domain, struct ilb_kn
 
 /* v1 ConfigMap: only knative-serving/config-domain is read; any other is -ENOENT, a kind
  * the agent does not read, so that manifests may hold ConfigMaps of their own. */
-int dec_kn_domain(struct dec *d, const cJSON *json, struct ilb_object *out)
+static int dec_kn_domain(struct dec *d, const cJSON *json, struct ilb_object *out)
 {
 	struct ilb_kn_domain *cfg = &out->kn_domain;
 	struct ilb_labels data = { 0 };
@@ -199,3 +159,51 @@ const struct ilb_kn_domain *ilb_kn_domain_get(const struct ilb_store *store)
 
 	return obj ? &obj->kn_domain : NULL;
 }
+
+/* ---- the store's row ---- */
+
+static void domain_free(struct ilb_object *obj)
+{
+	struct ilb_kn_domain *cfg = &obj->kn_domain;
+
+	for (int i = 0; i < cfg->n_rules; i++)
+		ilb_labels_free(&cfg->rules[i].selector);
+	free(cfg->rules);
+}
+
+static int domain_copy(struct ilb_object *dst_obj, const struct ilb_object *src_obj)
+{
+	const struct ilb_kn_domain *src = &src_obj->kn_domain;
+	struct ilb_kn_domain *dst = &dst_obj->kn_domain;
+	int err = ILB_ALLOC_ARRAY(dst->rules, dst->n_rules, src->n_rules);
+
+	/* a selector not copied yet is empty: a failed copy frees what it made */
+	for (int i = 0; !err && i < dst->n_rules; i++) {
+		memcpy(dst->rules[i].domain, src->rules[i].domain, sizeof(dst->rules[i].domain));
+		err = ilb_labels_copy(&dst->rules[i].selector, &src->rules[i].selector);
+	}
+	return err;
+}
+
+static bool domain_equal(const struct ilb_object *x, const struct ilb_object *y)
+{
+	const struct ilb_kn_domain *a = &x->kn_domain, *b = &y->kn_domain;
+
+	if (a->n_rules != b->n_rules)
+		return false;
+	/* the decoder writes the rules in the ConfigMap's key order, which the API keeps sorted */
+	for (int i = 0; i < a->n_rules; i++)
+		if (strcmp(a->rules[i].domain, b->rules[i].domain) != 0 ||
+		    !ilb_labels_equal(&a->rules[i].selector, &b->rules[i].selector))
+			return false;
+	return true;
+}
+
+const struct ilb_kind_def ilb_kind_kn_domain = {
+	.kind = ILB_KIND_KN_DOMAIN,
+	.name = "ConfigMap", /* config-domain only */
+	.versions = { { "v1", dec_kn_domain } },
+	.free = domain_free,
+	.copy = domain_copy,
+	.equal = domain_equal,
+};

@@ -1,7 +1,8 @@
-/* model.h - the objects the agent reads (InferencePool, InferenceObjective, Pods, ...),
- * decoded once from JSON whatever the source (YAML manifests or the Kubernetes API). */
-#ifndef ILB_MODEL_H
-#define ILB_MODEL_H
+/* store.h - the Kubernetes object store: the objects the agent reads (InferencePool,
+ * InferenceObjective, Pods, ...), decoded once from JSON whatever the source (YAML manifests
+ * or the Kubernetes API), and the store that keeps them by kind, namespace and name. */
+#ifndef ILB_STORE_H
+#define ILB_STORE_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -349,42 +350,9 @@ int ilb_store_list(const struct ilb_store *store, enum ilb_kind kind, const stru
 const struct ilb_object *ilb_store_get(const struct ilb_store *store, enum ilb_kind kind, const char *ns,
 				       const char *name);
 
-/* Brings the pools and objectives derived from the Knative Service ns/name (every Service of
- * ns when name is NULL) in line with it: adds and updates them, removes the ones it no longer
- * stands for, and leaves alone an object of the same name that a source wrote, which wins.
- * The store calls it on every change of a Service (decode_knative.c). Returns 0 or -errno. */
-int ilb_kservice_sync(struct ilb_store *store, const char *ns, const char *name);
 /* Removes an object the store derived; ilb_store_delete refuses those, so that a source
  * that withdraws what it no longer sees cannot take a Service's pools with it. */
 int ilb_store_delete_derived(struct ilb_store *store, enum ilb_kind kind, const char *ns, const char *name);
-bool ilb_kservice_equal(const struct ilb_kservice *a, const struct ilb_kservice *b);
-/* The domain of a Service with these labels under cfg (NULL: no config-domain), by Knative's
- * rule: svc.cluster.local for networking.knative.dev/visibility: cluster-local, else the
- * matching selector with the most labels (ties: the smallest domain name). kn_domain.c */
-const char *ilb_kn_domain_for(const struct ilb_kn_domain *cfg, const struct ilb_labels *labels);
-/* The store's config-domain, or NULL. */
-const struct ilb_kn_domain *ilb_kn_domain_get(const struct ilb_store *store);
-/* For ilb_object_free, _copy and _equal (dst's rules are empty on entry). */
-void ilb_kn_domain_free_rules(struct ilb_kn_domain *cfg);
-int ilb_kn_domain_copy_rules(struct ilb_kn_domain *dst, const struct ilb_kn_domain *src);
-bool ilb_kn_domain_equal(const struct ilb_kn_domain *a, const struct ilb_kn_domain *b);
-
-/* Where a Knative revision's requests go while it has no ready pod, as Knative's ingress
- * sends them: the activator's addresses (the public Endpoints of the revision's SKS) when the
- * SKS is in Proxy mode. Pointers into the store, valid until it changes. */
-struct ilb_kn_activator {
-	bool has_sks;
-	enum ilb_kn_sks_mode mode;
-	const struct ilb_kn_endpoint *endpoints; /* NULL unless Proxy mode with ready addresses */
-	int n_endpoints;
-};
-
-/* Fills *out for the revision ns/name (the name of its derived pool); returns n_endpoints.
- * kn_activator.c */
-int ilb_kn_activator_get(const struct ilb_store *store, const char *ns, const char *name,
-			 struct ilb_kn_activator *out);
-bool ilb_kn_sks_equal(const struct ilb_kn_sks *a, const struct ilb_kn_sks *b);
-bool ilb_kn_endpoints_equal(const struct ilb_kn_endpoints *a, const struct ilb_kn_endpoints *b);
 
 /* A backend of a pool: one ready pod address and one target port. */
 struct ilb_endpoint {
