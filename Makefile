@@ -42,6 +42,11 @@ LLHTTP      := $(BUILD)/llhttp/libllhttp.a
 TOOLS     := $(notdir $(patsubst %/,%,$(dir $(wildcard tools/*/*.c))))
 TOOL_BINS := $(addprefix $(BUILD)/,$(sort $(TOOLS)))
 
+# tools/bench/probe/*.c -> build/row7-probe: bench row 7's probe reads the agent's pinned maps
+# and control socket, so it links the library and the CLI's control-socket client
+PROBE_SRCS := $(wildcard tools/bench/probe/*.c)
+PROBE_BIN := $(BUILD)/row7-probe
+
 # tests/unit/test_*.c (cmocka) and tests/bpf/test_*.c (BPF_PROG_TEST_RUN) -> build/tests/
 TEST_SRCS := $(wildcard tests/unit/test_*.c tests/bpf/test_*.c)
 TEST_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
@@ -52,7 +57,7 @@ FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 .SECONDARY:
 .PHONY: all deps test test-unit test-e2e bench bench-xdp demo demo-up demo-down clean fuzz vmtest
 
-all: $(BUILD)/inferlb-agent $(BUILD)/inferlb $(TOOL_BINS) $(TEST_BINS)
+all: $(BUILD)/inferlb-agent $(BUILD)/inferlb $(TOOL_BINS) $(PROBE_BIN) $(TEST_BINS)
 
 deps:
 	$(Q)tools/deps.sh
@@ -95,6 +100,10 @@ $(BUILD)/inferlb-agent: $(BUILD)/user/agent/main.o $(LIBILB) $(LLHTTP)
 $(BUILD)/inferlb: $(CLI_OBJS) $(LIBILB) $(LLHTTP)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LIBS) -lncursesw -o $@
+
+$(PROBE_BIN): $(PROBE_SRCS) $(wildcard tools/bench/probe/*.h) $(BUILD)/user/cli/ctl_client.o $(LIBILB) $(LLHTTP)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $(PROBE_SRCS) $(BUILD)/user/cli/ctl_client.o $(LIBILB) $(LLHTTP) $(LIBS) -o $@
 
 .SECONDEXPANSION:
 # Tools stand alone: they speak to inferlb over the network only, so they link no agent code.

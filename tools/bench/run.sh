@@ -32,22 +32,24 @@ commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 started=$(date +%s)
 echo "== make bench${QUICK:+ (BENCH_QUICK: a smoke run)}: rows $ROWS"
 for n in $ROWS; do
-	script=$(ls tools/bench/row${n}_*.sh 2>/dev/null | head -1)
+	# a row is one script (rowN_NAME.sh) or one per measurement (rowNa_NAME.sh, rowNb_...),
+	# run in order; each of those leaves its part and rebuilds the row's results
+	scripts=$(ls tools/bench/row${n}_*.sh tools/bench/row${n}[a-z]_*.sh 2>/dev/null)
 	t0=$(date +%s)
 	echo "== row $n: ${TITLES[$n]:-?}"
-	if [ -z "$script" ]; then
+	if [ -z "$scripts" ]; then
 		jq -n --arg row "row$n" --arg title "${TITLES[$n]:-?}" \
 			'{row: $row, title: $title, status: "not measured", reason: "no bench script for this row", summary: []}' \
 			>"$BENCH_RESULTS/row$n.json"
 		continue
 	fi
 	# A row that dies still leaves a line in the results, with its last words.
-	if ! bash "$script" 2>"$BENCH_RESULTS/row$n.log" || [ ! -s "$BENCH_RESULTS/row$n.json" ]; then
-		[ -s "$BENCH_RESULTS/row$n.json" ] ||
-			jq -n --arg row "row$n" --arg title "${TITLES[$n]:-?}" --arg reason "$(tail -3 "$BENCH_RESULTS/row$n.log")" \
-				'{row: $row, title: $title, status: "not measured", reason: ("the row failed: " + $reason), summary: []}' \
-				>"$BENCH_RESULTS/row$n.json"
-	fi
+	: >"$BENCH_RESULTS/row$n.log"
+	for script in $scripts; do bash "$script" 2>>"$BENCH_RESULTS/row$n.log"; done
+	[ -s "$BENCH_RESULTS/row$n.json" ] ||
+		jq -n --arg row "row$n" --arg title "${TITLES[$n]:-?}" --arg reason "$(tail -3 "$BENCH_RESULTS/row$n.log")" \
+			'{row: $row, title: $title, status: "not measured", reason: ("the row failed: " + $reason), summary: []}' \
+			>"$BENCH_RESULTS/row$n.json"
 	# when and on what this row was measured (BENCH_KEEP mixes runs)
 	jq --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --arg commit "$commit" '. + {date: $date, commit: $commit}' \
 		"$BENCH_RESULTS/row$n.json" >"$BENCH_RESULTS/row$n.json.tmp" && mv "$BENCH_RESULTS/row$n.json.tmp" "$BENCH_RESULTS/row$n.json"
