@@ -118,8 +118,11 @@ static int add_objectives(struct ilb_route_table *t, const struct ilb_store *sto
 
 		snprintf(t->objectives[i].name, sizeof(t->objectives[i].name), "%s", o->meta.name);
 		t->objectives[i].priority = o->priority;
-		if (pool >= 0 && o->priority < t->pools[pool].priority)
-			t->pools[pool].priority = o->priority; /* the most sheddable objective rules the pool */
+		/* A request names its objective in a header; one that names none has priority 0,
+		 * whatever objectives its pool has. Only a Knative Service's own objective (derived
+		 * with its pool, one per pool) speaks for every request its hosts route there. */
+		if (pool >= 0 && o->derived_from[0])
+			t->pools[pool].priority = o->priority;
 	}
 	t->n_objectives = n > 0 ? n : 0;
 	return 0;

@@ -32,7 +32,7 @@ struct ilb_rt_pool {
 	char name[ILB_NS_MAX + ILB_NAME_MAX]; /* "ns/name" */
 	struct ilb_rt_backend *backends;
 	int n_backends;
-	int32_t priority; /* of the objective naming this pool (0 without one) */
+	int32_t priority; /* of a request naming no objective: its Knative Service's, else 0 */
 	uint32_t kernel_id; /* the pool's id in the maps, 0 when it has none yet */
 	bool hold; /* derived from a Knative Service: requests wait for a pod (scale from zero) */
 	/* Knative's activator: the revision's public Endpoints while its ServerlessService is in
