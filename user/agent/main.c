@@ -15,11 +15,13 @@
 #include "agent.h"
 #include "ctl.h"
 #include "load/exporter.h"
+#include "load/health.h"
 #include "source/kube.h"
 #include "kern/l4.h"
 #include "l7/l7.h"
 #include "kern/l7_kern.h"
 #include "kern/l7_vips.h"
+#include "l7/route.h"
 #include "log.h"
 #include "source/manifest.h"
 #include "kern/maps.h"
@@ -303,6 +305,26 @@ static int start_kube(struct ilb_agent *a)
 	return a->kube ? 0 : -errno;
 }
 
+static void render_metrics(void *ctx, FILE *out)
+{
+	struct ilb_agent *a = ctx;
+
+	pthread_mutex_lock(&a->lock);
+	ilb_agent_metrics(a, out);
+	pthread_mutex_unlock(&a->lock);
+}
+
+static bool sources_synced(void *ctx)
+{
+	struct ilb_agent *a = ctx;
+	bool synced;
+
+	pthread_mutex_lock(&a->lock);
+	synced = a->synced;
+	pthread_mutex_unlock(&a->lock);
+	return synced;
+}
+
 static int add_fd(int epfd, int fd)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
@@ -349,6 +371,7 @@ static int run_loop(struct ilb_agent *a)
 			err = -errno;
 			break;
 		}
+		pthread_mutex_lock(&a->lock);
 		for (int i = 0; i < n; i++) {
 			int fd = events[i].data.fd;
 
@@ -357,6 +380,7 @@ static int run_loop(struct ilb_agent *a)
 
 				if (read(sfd, &si, sizeof(si)) == sizeof(si))
 					pr_info("signal %u: stopping", si.ssi_signo);
+				pthread_mutex_unlock(&a->lock);
 				goto out;
 			} else if (fd == tfd) {
 				uint64_t ticks;
@@ -374,6 +398,7 @@ static int run_loop(struct ilb_agent *a)
 					ilb_agent_tick(a);
 			}
 		}
+		pthread_mutex_unlock(&a->lock);
 	}
 out:
 	close(epfd);
@@ -391,6 +416,7 @@ int main(int argc, char **argv)
 
 	if (!a)
 		return EXIT_FAILURE;
+	pthread_mutex_init(&a->lock, NULL);
 	if (parse_args(a, argc, argv)) {
 		free(a);
 		return 2;
@@ -438,6 +464,12 @@ int main(int argc, char **argv)
 	err = ilb_reconciler_init(&a->rec, &a->maps, nl, a->scraper, (uint64_t)a->stale_after_ms * 1000000);
 	if (err)
 		goto out;
+	a->health = ilb_health_new();
+	if (!a->health) {
+		err = -ENOMEM;
+		goto out;
+	}
+	a->rec.health = a->health;
 	if (a->manifests_dir[0]) {
 		a->manifests = ilb_manifests_open(a->manifests_dir, a->store);
 		if (!a->manifests) {
@@ -474,9 +506,15 @@ int main(int argc, char **argv)
 		err = -errno;
 		goto out;
 	}
-	if (strcmp(a->metrics_addr, "off"))
-		a->exporter = ilb_exporter_start(a->metrics_addr);
+	if (strcmp(a->metrics_addr, "off")) {
+		struct ilb_exporter_ops ops = { .render = render_metrics, .ready = sources_synced, .ctx = a };
+
+		a->exporter = ilb_exporter_start(a->metrics_addr, &ops);
+	}
 	err = run_loop(a);
+	/* before the state it reads goes */
+	ilb_exporter_stop(a->exporter);
+	a->exporter = NULL;
 	ilb_l7_stop(a->l7);
 	a->l7 = NULL;
 	if (!a->keep && !err) {
@@ -488,6 +526,7 @@ out:
 	if (err)
 		pr_warn("exiting: %s", strerror(-err));
 	ilb_l7_stop(a->l7);
+	ilb_route_put(a->routes);
 	if (a->l7_kern_open)
 		ilb_l7_kern_close(&a->l7_kern);
 	ilb_exporter_stop(a->exporter);
@@ -498,10 +537,12 @@ out:
 		ilb_manifests_close(a->manifests);
 	ilb_kube_stop(a->kube);
 	ilb_reconciler_free(&a->rec);
+	ilb_health_free(a->health); /* after the L7 lane and its tables */
 	ilb_netlink_close(nl);
 	if (a->store)
 		ilb_store_free(a->store);
 	ilb_maps_close(&a->maps);
+	pthread_mutex_destroy(&a->lock);
 	free(a);
 	return err ? EXIT_FAILURE : EXIT_SUCCESS;
 }

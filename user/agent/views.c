@@ -5,10 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "agent.h"
-#include "kern/l7_vips.h"
 #include "l7/route.h"
 #include "ctl.h"
-#include "load/exporter.h"
 #include "source/kube.h"
 #include "log.h"
 #include "source/manifest.h"
@@ -97,90 +95,54 @@ static void export_l7(struct ilb_agent *a, FILE *out)
 			atomic_load(&st->counter[i]));
 }
 
-void ilb_agent_tick(struct ilb_agent *a)
+void ilb_agent_metrics(struct ilb_agent *a, FILE *out)
 {
-	uint64_t gen = ilb_store_generation(a->store);
-	/* until every source has listed, an empty store would withdraw what a restart adopted */
-	bool membership = (gen != a->reconciled_generation || !a->synced) && (!a->kube || ilb_kube_synced(a->kube));
-	int err;
+	uint64_t stats[ILB_STAT_MAX];
+	uint64_t now = ilb_now_ns();
 
-	ilb_maps_heartbeat(&a->maps);
-	err = ilb_reconcile(&a->rec, a->store, membership);
-	if (err)
-		snprintf(a->last_error, sizeof(a->last_error), "reconcile: %s", strerror(-err));
-	if (membership) {
-		a->reconciled_generation = gen;
-		a->synced = true;
+	fprintf(out, "# HELP inferlb_backend_active_connections Connections the L4 lane has open to the pod.\n"
+		     "# TYPE inferlb_backend_active_connections gauge\n");
+	for (int id = 1; id < ILB_MAX_BACKENDS; id++) {
+		const struct ilb_backend_view *v = &a->rec.backends[id];
+
+		if (v->state == ILB_BACKEND_EMPTY)
+			continue;
+		fprintf(out, "inferlb_backend_active_connections{pool=\"%s\",pod=\"%s\"} %lld\n",
+			a->rec.pools[v->pool_id].name, v->pod, (long long)ilb_maps_backend_active(&a->maps, id));
 	}
-	a->ticks++;
-	if (a->l7) {
-		struct ilb_route_table *t = ilb_route_build(a->store, &a->rec, a->vip.family ? &a->vip : NULL);
+	fprintf(out, "# HELP inferlb_backend_load_score Load score the XDP lane compares (0 idle .. %d).\n"
+		     "# TYPE inferlb_backend_load_score gauge\n", ILB_SCORE_MAX);
+	for (int id = 1; id < ILB_MAX_BACKENDS; id++) {
+		const struct ilb_backend_view *v = &a->rec.backends[id];
 
-		if (t && (membership || a->ticks % 20 == 0)) {
-			err = ilb_l7_vips_sync(&a->maps, a->nl, t, &a->rec);
-			if (err)
-				snprintf(a->last_error, sizeof(a->last_error), "L7 listeners: %s", strerror(-err));
-		}
-		if (t)
-			ilb_l7_set_table(a->l7, t);
+		if (v->state != ILB_BACKEND_EMPTY)
+			fprintf(out, "inferlb_backend_load_score{pool=\"%s\",pod=\"%s\"} %u\n",
+				a->rec.pools[v->pool_id].name, v->pod, v->score);
 	}
-	if (a->exporter) {
-		char *text = NULL;
-		size_t len = 0;
-		FILE *out = open_memstream(&text, &len);
-		uint64_t stats[ILB_STAT_MAX];
-		uint64_t now = ilb_now_ns();
+	fprintf(out, "# HELP inferlb_backend_scrape_age_seconds Age of the pod's last good /metrics scrape.\n"
+		     "# TYPE inferlb_backend_scrape_age_seconds gauge\n");
+	for (int id = 1; id < ILB_MAX_BACKENDS; id++) {
+		const struct ilb_backend_view *v = &a->rec.backends[id];
 
-		if (!out)
-			return;
-		fprintf(out, "# HELP inferlb_backend_active_connections Connections the L4 lane has open to the pod.\n"
-			     "# TYPE inferlb_backend_active_connections gauge\n");
-		for (int id = 1; id < ILB_MAX_BACKENDS; id++) {
-			const struct ilb_backend_view *v = &a->rec.backends[id];
-
-			if (v->state == ILB_BACKEND_EMPTY)
-				continue;
-			fprintf(out, "inferlb_backend_active_connections{pool=\"%s\",pod=\"%s\"} %lld\n",
-				a->rec.pools[v->pool_id].name, v->pod, (long long)ilb_maps_backend_active(&a->maps, id));
-		}
-		fprintf(out, "# HELP inferlb_backend_load_score Load score the XDP lane compares (0 idle .. %d).\n"
-			     "# TYPE inferlb_backend_load_score gauge\n", ILB_SCORE_MAX);
-		for (int id = 1; id < ILB_MAX_BACKENDS; id++) {
-			const struct ilb_backend_view *v = &a->rec.backends[id];
-
-			if (v->state != ILB_BACKEND_EMPTY)
-				fprintf(out, "inferlb_backend_load_score{pool=\"%s\",pod=\"%s\"} %u\n",
-					a->rec.pools[v->pool_id].name, v->pod, v->score);
-		}
-		fprintf(out, "# HELP inferlb_backend_scrape_age_seconds Age of the pod's last good /metrics scrape.\n"
-			     "# TYPE inferlb_backend_scrape_age_seconds gauge\n");
-		for (int id = 1; id < ILB_MAX_BACKENDS; id++) {
-			const struct ilb_backend_view *v = &a->rec.backends[id];
-
-			if (v->state != ILB_BACKEND_EMPTY && v->load.scraped_ns)
-				fprintf(out, "inferlb_backend_scrape_age_seconds{pool=\"%s\",pod=\"%s\"} %.3f\n",
-					a->rec.pools[v->pool_id].name, v->pod, (now - v->load.scraped_ns) / 1e9);
-		}
-		fprintf(out, "# HELP inferlb_pool_ready_backends Ready backends of the pool.\n"
-			     "# TYPE inferlb_pool_ready_backends gauge\n");
-		for (int id = 1; id < ILB_MAX_POOLS; id++)
-			if (a->rec.pools[id].in_use)
-				fprintf(out, "inferlb_pool_ready_backends{pool=\"%s\"} %d\n", a->rec.pools[id].name,
-					a->rec.pools[id].ready);
-		if (a->l7)
-			export_l7(a, out);
-		fprintf(out, "# HELP inferlb_datapath_packets_total Data-path counters by reason.\n"
-			     "# TYPE inferlb_datapath_packets_total counter\n");
-		if (!ilb_maps_stats(&a->maps, stats))
-			for (int i = 0; i < ILB_STAT_MAX; i++)
-				fprintf(out, "inferlb_datapath_packets_total{reason=\"%s\"} %llu\n", ilb_stat_name(i),
-					(unsigned long long)stats[i]);
-		fclose(out);
-		ilb_exporter_publish(a->exporter, text, a->synced);
-		free(text);
+		if (v->state != ILB_BACKEND_EMPTY && v->load.scraped_ns)
+			fprintf(out, "inferlb_backend_scrape_age_seconds{pool=\"%s\",pod=\"%s\"} %.3f\n",
+				a->rec.pools[v->pool_id].name, v->pod, (now - v->load.scraped_ns) / 1e9);
 	}
+	fprintf(out, "# HELP inferlb_pool_ready_backends Ready backends of the pool.\n"
+		     "# TYPE inferlb_pool_ready_backends gauge\n");
+	for (int id = 1; id < ILB_MAX_POOLS; id++)
+		if (a->rec.pools[id].in_use)
+			fprintf(out, "inferlb_pool_ready_backends{pool=\"%s\"} %d\n", a->rec.pools[id].name,
+				a->rec.pools[id].ready);
+	if (a->l7)
+		export_l7(a, out);
+	fprintf(out, "# HELP inferlb_datapath_packets_total Data-path counters by reason.\n"
+		     "# TYPE inferlb_datapath_packets_total counter\n");
+	if (!ilb_maps_stats(&a->maps, stats))
+		for (int i = 0; i < ILB_STAT_MAX; i++)
+			fprintf(out, "inferlb_datapath_packets_total{reason=\"%s\"} %llu\n", ilb_stat_name(i),
+				(unsigned long long)stats[i]);
 }
-
 static cJSON *view_status(struct ilb_agent *a)
 {
 	cJSON *res = cJSON_CreateObject(), *sources = cJSON_AddArrayToObject(res, "sources");

@@ -13,6 +13,7 @@
 #include "maglev.h"
 #include "neigh.h"
 #include "reconcile.h"
+#include "load/health.h"
 #include "load/scrape.h"
 
 #define RESOLVE_INTERVAL_NS 1000000000ull
@@ -420,6 +421,7 @@ int ilb_reconcile(struct ilb_reconciler *r, const struct ilb_store *store, bool 
 			v->score = ilb_load_score(&v->load, now, r->stale_ns);
 		else
 			v->score = ILB_SCORE_MAX;
+		ilb_health_store(r->health, id, &v->load);
 		/* An unresolved next hop is asked again every call (each scrape period): the
 		 * kick's ARP/ND answer takes a millisecond, the full pass a second. */
 		if ((resolve || !v->resolved) && v->state != ILB_BACKEND_DOWN && r->nl) {

@@ -10,6 +10,7 @@
 #include "maps.h"
 #include "store/store.h"
 
+struct ilb_health;
 struct ilb_netlink;
 struct ilb_scraper;
 
@@ -44,6 +45,7 @@ struct ilb_reconciler {
 	struct ilb_maps *maps;
 	struct ilb_netlink *nl;
 	struct ilb_scraper *scraper;
+	struct ilb_health *health; /* where each backend's load is published for the L7 lane; NULL: nowhere */
 	uint64_t stale_ns;
 	uint64_t grace_ns; /* how long a removed backend's id stays reserved for its flows */
 	uint64_t last_resolve_ns;
@@ -59,7 +61,7 @@ int ilb_reconciler_init(struct ilb_reconciler *r, struct ilb_maps *maps, struct 
 			struct ilb_scraper *scraper, uint64_t stale_ns);
 void ilb_reconciler_free(struct ilb_reconciler *r);
 /* Brings the maps in line with the store; membership work only when `membership` is set,
- * scores and next hops every call. Returns 0 or the first -errno met (the rest still runs). */
+ * loads (into the health array), scores and next hops every call. Returns 0 or the first -errno met (the rest still runs). */
 int ilb_reconcile(struct ilb_reconciler *r, const struct ilb_store *store, bool membership);
 int ilb_reconciler_drain(struct ilb_reconciler *r, const char *pod, bool drain);
 int ilb_reconciler_find_pool(const struct ilb_reconciler *r, const char *name);

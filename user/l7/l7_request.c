@@ -84,9 +84,11 @@ static void list_models(struct ilb_l7 *l7, struct l7_client *c)
 	}
 	/* The base model each pod serves (its metrics' model_name), and the adapters pods
 	 * report running or waiting, with that model as their parent. */
-	for (int p = 0; p < t->n_pools; p++) {
+	struct ilb_pod_load *loads = ilb_route_loads(t); /* the names below point into it */
+
+	for (int p = 0, k = 0; loads && p < t->n_pools; p++) {
 		for (int b = 0; b < t->pools[p].n_backends; b++) {
-			const struct ilb_pod_load *ld = &t->pools[p].backends[b].load;
+			const struct ilb_pod_load *ld = &loads[k++];
 			bool seen = !ld->model[0];
 
 			for (size_t j = 0; j < n; j++)
@@ -110,6 +112,7 @@ static void list_models(struct ilb_l7 *l7, struct l7_client *c)
 	}
 	json = ilb_oai_models_json(m, n);
 	free(m);
+	free(loads);
 	if (!json) {
 		l7_client_error(l7, c, 500, "out of memory", false, NULL);
 		return;
@@ -122,7 +125,8 @@ static void list_models(struct ilb_l7 *l7, struct l7_client *c)
 static bool is_adapter(const struct ilb_rt_pool *pool, const char *model)
 {
 	for (int b = 0; b < pool->n_backends; b++) {
-		const struct ilb_pod_load *ld = &pool->backends[b].load;
+		struct ilb_pod_load copy;
+		const struct ilb_pod_load *ld = ilb_rt_backend_load(&pool->backends[b], &copy);
 
 		for (int a = 0; a < ld->n_running_lora && a < ILB_MAX_LORA_NAMES; a++)
 			if (!strcmp(ld->running_lora[a], model))
@@ -413,7 +417,7 @@ void l7_request_start(struct ilb_l7 *l7, struct l7_client *c)
 	}
 	const struct ilb_rt_pool *pool = &t->pools[route.pool];
 
-	/* the request keeps its table: pods[].load and the pick's index point into it */
+	/* the request keeps its table: pods[].health and the pick's index point into it */
 	ilb_route_get(l7->table);
 	c->table = l7->table;
 	c->pool = route.pool;
@@ -432,7 +436,7 @@ void l7_request_start(struct ilb_l7 *l7, struct l7_client *c)
 		if (!l7->prefix[be->id])
 			l7->prefix[be->id] = ilb_prefix_lru_new(0);
 		c->pods[i] = (struct ilb_sched_pod){ .id = be->id, .ready = be->ready, .draining = be->draining,
-						     .load = be->load.scraped_ns ? &be->load : NULL,
+						     .health = be->health,
 						     .prefix = l7->prefix[be->id] };
 	}
 	c->sreq.model = c->model;

@@ -95,7 +95,7 @@ static int add_pools(struct ilb_route_table *t, const struct ilb_store *store, c
 			rb->ready = v->state == ILB_BACKEND_READY;
 			rb->draining = v->state == ILB_BACKEND_DRAINING;
 			snprintf(rb->pod, sizeof(rb->pod), "%s", v->pod);
-			rb->load = v->load;
+			rb->health = ilb_health_slot(rec->health, v->id);
 		}
 	}
 	return 0;
@@ -388,6 +388,29 @@ void ilb_route_put(struct ilb_route_table *t)
 	free(t->hosts);
 	free(t->listeners);
 	free(t);
+}
+
+const struct ilb_pod_load *ilb_rt_backend_load(const struct ilb_rt_backend *be, struct ilb_pod_load *copy)
+{
+	if (be->health)
+		ilb_health_read(be->health, copy);
+	else
+		memset(copy, 0, sizeof(*copy));
+	return copy;
+}
+
+struct ilb_pod_load *ilb_route_loads(const struct ilb_route_table *t)
+{
+	struct ilb_pod_load *loads;
+	size_t n = 0, k = 0;
+
+	for (int p = 0; p < t->n_pools; p++)
+		n += t->pools[p].n_backends;
+	loads = calloc(n ? n : 1, sizeof(*loads));
+	for (int p = 0; loads && p < t->n_pools; p++)
+		for (int b = 0; b < t->pools[p].n_backends; b++)
+			ilb_rt_backend_load(&t->pools[p].backends[b], &loads[k++]);
+	return loads;
 }
 
 static bool host_matches(const char *pattern, const char *host)

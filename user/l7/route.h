@@ -1,14 +1,16 @@
 /* route.h - the L7 lane's view of the world, built by the agent's main thread from the
  * store and the reconciler and handed to the L7 thread whole: which pool a request goes to
  * (Host and path through HTTPRoutes and Knative Services, or the model name), the model it
- * is rewritten to, its priority, and each pool's pods with their latest load. A table is
- * never changed once built; a newer one replaces it. */
+ * is rewritten to, its priority, and each pool's pods. A table is configuration: it is built
+ * when objects change, never changed once built, and a newer one replaces it. The pods'
+ * loads are health, read through each pod's slot in the health array (load/health.h). */
 #ifndef ILB_ROUTE_H
 #define ILB_ROUTE_H
 
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include "load/health.h"
 #include "load/load.h"
 #include "store/store.h"
 
@@ -23,7 +25,7 @@ struct ilb_rt_backend {
 	uint16_t port;
 	bool ready, draining;
 	char pod[ILB_NS_MAX + ILB_NAME_MAX];
-	struct ilb_pod_load load;
+	const struct ilb_health_slot *health; /* its latest load; NULL: none (the activator) */
 };
 
 struct ilb_rt_pool {
@@ -91,12 +93,19 @@ struct ilb_route_table {
 	int n_listeners;
 };
 
-/* Builds a table from the store; loads and backend ids from the reconciler; `vip`, when set,
- * is the address of every Gateway that has none. Returns NULL on allocation failure. */
+/* Builds a table from the store; backend ids and their health slots from the reconciler;
+ * `vip`, when set, is the address of every Gateway that has none. Returns NULL on allocation
+ * failure. */
 struct ilb_route_table *ilb_route_build(const struct ilb_store *store, const struct ilb_reconciler *rec,
 					const struct ilb_addr *vip);
 void ilb_route_get(struct ilb_route_table *t);
 void ilb_route_put(struct ilb_route_table *t);
+
+/* The backend's latest load, copied whole into *copy (zero when never scraped). Returns copy. */
+const struct ilb_pod_load *ilb_rt_backend_load(const struct ilb_rt_backend *be, struct ilb_pod_load *copy);
+/* Every pod's latest load, in table order (each pool's backends in turn), for a caller that
+ * keeps pointers into them a while; free() it. NULL when out of memory. */
+struct ilb_pod_load *ilb_route_loads(const struct ilb_route_table *t);
 
 enum ilb_route_status {
 	ILB_ROUTE_OK = 0,

@@ -106,8 +106,12 @@ void ilb_sched_free(struct ilb_sched *s)
 		return;
 	ilb_prefix_blocks_free(&s->scratch);
 	free(s->eval);
+	free(s->view);
+	free(s->view_load);
 	s->eval = NULL;
-	s->eval_cap = 0;
+	s->view = NULL;
+	s->view_load = NULL;
+	s->eval_cap = s->view_cap = 0;
 }
 
 /* splitmix64: any seed, 0 included, gives a full-period sequence */
@@ -138,7 +142,45 @@ static const struct ilb_pod_load *load_of(const struct ilb_sched_pod *p)
 
 static bool fresh_unsaturated(const struct ilb_sched *s, const struct ilb_sched_pod *p, uint64_t now_ns)
 {
+	struct ilb_pod_load copy;
+
+	if (p->health) /* ilb_sched_admit called on its own: nothing copied yet */
+		return !ilb_load_saturated(ilb_health_read(p->health, &copy) ? &copy : &no_load, now_ns,
+					   s->cfg.stale_ns);
 	return !ilb_load_saturated(load_of(p), now_ns, s->cfg.stale_ns);
+}
+
+/* The pods with the loads of this moment: those that read a health slot get a copy of it,
+ * taken once here. Returns pods itself when none does, NULL when out of memory. */
+static const struct ilb_sched_pod *loads_now(struct ilb_sched *s, const struct ilb_sched_pod *pods, int n)
+{
+	bool any = false;
+
+	for (int i = 0; i < n; i++)
+		any |= pods[i].health != NULL;
+	if (!any)
+		return pods;
+	if (n > s->view_cap) {
+		struct ilb_sched_pod *view = realloc(s->view, (size_t)n * sizeof(*view));
+		struct ilb_pod_load *load;
+
+		if (!view)
+			return NULL;
+		s->view = view;
+		load = realloc(s->view_load, (size_t)n * sizeof(*load));
+		if (!load)
+			return NULL;
+		s->view_load = load;
+		s->view_cap = n;
+	}
+	for (int i = 0; i < n; i++) {
+		s->view[i] = pods[i];
+		if (!pods[i].health)
+			continue;
+		s->view[i].load = ilb_health_read(pods[i].health, &s->view_load[i]) ? &s->view_load[i] : NULL;
+		s->view[i].health = NULL;
+	}
+	return s->view;
 }
 
 static double clamp_count(double v)
@@ -301,6 +343,9 @@ int ilb_sched_explain(struct ilb_sched *s, const struct ilb_sched_req *req, cons
 
 	if (!valid_args(s, req, pods, n) || (!out && n))
 		return -EINVAL;
+	pods = loads_now(s, pods, n);
+	if (!pods)
+		return -ENOMEM;
 	return evaluate(s, req, pods, n, now_ns, out, &n_blocks);
 }
 
@@ -405,6 +450,9 @@ int ilb_sched_pick(struct ilb_sched *s, const struct ilb_sched_req *req, const s
 	out->index = -1;
 	for (int k = 0; k < ILB_SCORER__COUNT; k++)
 		out->winner.score[k] = -1;
+	pods = loads_now(s, pods, n);
+	if (!pods)
+		return -ENOMEM;
 	out->admit = ilb_sched_admit(s, req, pods, n, now_ns, &out->reason);
 	if (out->admit == ILB_ADMIT_NO_POD)
 		return -ENOENT;

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "load/health.h"
 #include "load/load.h"
 #include "prefix.h"
 
@@ -52,6 +53,10 @@ struct ilb_sched {
 	struct ilb_prefix_blocks scratch; /* for requests that come without their hashes */
 	struct ilb_sched_eval *eval;
 	int eval_cap;
+	/* the pods of one call with their loads copied out of their health slots */
+	struct ilb_sched_pod *view;
+	struct ilb_pod_load *view_load;
+	int view_cap;
 };
 
 /* One candidate pod, as the caller sees it at the time of the request. */
@@ -61,6 +66,9 @@ struct ilb_sched_pod {
 	bool draining;
 	bool excluded; /* failed for this request already (set by ilb_sched_next) */
 	const struct ilb_pod_load *load; /* latest scrape, NULL = none yet (stale) */
+	/* when set, where the pod's load lives instead (health.h): copied once per call, so
+	 * admission and every scorer of one pick see the same scrape, and the latest one */
+	const struct ilb_health_slot *health;
 	uint32_t inflight; /* the agent's requests on the pod not yet answered */
 	struct ilb_prefix_lru *prefix; /* NULL: this pod never scores on prefix */
 };

@@ -1,8 +1,8 @@
-/* exporter.c - libmicrohttpd on its own thread; the text it serves is swapped under a
- * mutex, so a scrape sees one consistent snapshot. */
+/* exporter.c - libmicrohttpd on its own thread; each scrape of /metrics has the owner
+ * render the text then, so it is as fresh as the scrape and costs nothing between scrapes. */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <microhttpd.h>
@@ -11,9 +11,7 @@
 
 struct ilb_exporter {
 	struct MHD_Daemon *daemon;
-	pthread_mutex_t lock;
-	char *text;
-	bool ready;
+	struct ilb_exporter_ops ops;
 };
 
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const char *type, const char *body)
@@ -21,6 +19,8 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const
 	struct MHD_Response *res = MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
 	enum MHD_Result ret;
 
+	if (!res)
+		return MHD_NO;
 	MHD_add_response_header(res, "Content-Type", type);
 	ret = MHD_queue_response(conn, status, res);
 	MHD_destroy_response(res);
@@ -37,23 +37,29 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		return reply(conn, 405, "text/plain", "method not allowed\n");
 	if (!strcmp(url, "/healthz"))
 		return reply(conn, 200, "text/plain", "ok\n");
-	if (!strcmp(url, "/readyz")) {
-		pthread_mutex_lock(&e->lock);
-		bool ready = e->ready;
-		pthread_mutex_unlock(&e->lock);
-		return ready ? reply(conn, 200, "text/plain", "ready\n")
-			     : reply(conn, 503, "text/plain", "sources not synced yet\n");
-	}
+	if (!strcmp(url, "/readyz"))
+		return e->ops.ready(e->ops.ctx) ? reply(conn, 200, "text/plain", "ready\n")
+						: reply(conn, 503, "text/plain", "sources not synced yet\n");
 	if (!strcmp(url, "/metrics")) {
-		pthread_mutex_lock(&e->lock);
-		ret = reply(conn, 200, "text/plain; version=0.0.4", e->text ? e->text : "");
-		pthread_mutex_unlock(&e->lock);
+		char *text = NULL;
+		size_t len = 0;
+		FILE *out = open_memstream(&text, &len);
+
+		if (!out)
+			return MHD_NO;
+		e->ops.render(e->ops.ctx, out);
+		if (fclose(out)) {
+			free(text);
+			return MHD_NO;
+		}
+		ret = reply(conn, 200, "text/plain; version=0.0.4", text);
+		free(text);
 		return ret;
 	}
 	return reply(conn, 404, "text/plain", "not found\n");
 }
 
-struct ilb_exporter *ilb_exporter_start(const char *addr)
+struct ilb_exporter *ilb_exporter_start(const char *addr, const struct ilb_exporter_ops *ops)
 {
 	struct sockaddr_in sin = { .sin_family = AF_INET };
 	char host[64];
@@ -74,7 +80,7 @@ struct ilb_exporter *ilb_exporter_start(const char *addr)
 	e = calloc(1, sizeof(*e));
 	if (!e)
 		return NULL;
-	pthread_mutex_init(&e->lock, NULL);
+	e->ops = *ops;
 	e->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, NULL, NULL, handle, e,
 				     MHD_OPTION_SOCK_ADDR, &sin, MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
 	if (!e->daemon) {
@@ -85,27 +91,10 @@ struct ilb_exporter *ilb_exporter_start(const char *addr)
 	return e;
 }
 
-void ilb_exporter_publish(struct ilb_exporter *e, const char *metrics_text, bool ready)
-{
-	char *copy = strdup(metrics_text);
-
-	if (!e || !copy) {
-		free(copy);
-		return;
-	}
-	pthread_mutex_lock(&e->lock);
-	free(e->text);
-	e->text = copy;
-	e->ready = ready;
-	pthread_mutex_unlock(&e->lock);
-}
-
 void ilb_exporter_stop(struct ilb_exporter *e)
 {
 	if (!e)
 		return;
 	MHD_stop_daemon(e->daemon);
-	free(e->text);
-	pthread_mutex_destroy(&e->lock);
 	free(e);
 }
