@@ -1,7 +1,6 @@
 /* agent.c - inferlb-agent: wires the sources, the scraper, the reconciler, the L4 lane,
  * the control socket and the exporter into one epoll loop. No logic of its own lives here. */
 #include <errno.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,98 +22,170 @@
 #include "kern/l7_vips.h"
 #include "l7/route.h"
 #include "log.h"
+#include "options.h"
 #include "source/manifest.h"
 #include "kern/maps.h"
 #include "kern/neigh.h"
 #include "kern/reconcile.h"
 #include "load/scrape.h"
 
-static const struct option long_opts[] = {
-	{ "manifests", required_argument, NULL, 'm' },
-	{ "kubeconfig", required_argument, NULL, 'K' },
-	{ "in-cluster", no_argument, NULL, 'C' },
-	{ "iface", required_argument, NULL, 'i' },
-	{ "xdp-mode", required_argument, NULL, 'x' },
-	{ "pin-dir", required_argument, NULL, 'P' },
-	{ "socket", required_argument, NULL, 's' },
-	{ "metrics-addr", required_argument, NULL, 'M' },
-	{ "scrape-interval", required_argument, NULL, 'I' },
-	{ "stale-after", required_argument, NULL, 'S' },
-	{ "detach", no_argument, NULL, 'd' },
-	{ "keep", no_argument, NULL, 'k' },
-	{ "cleanup", no_argument, NULL, 'c' },
-	{ "no-l7", no_argument, NULL, 'N' },
-	{ "vip", required_argument, NULL, 'V' },
-	{ "max-body", required_argument, NULL, 'B' },
-	{ "l7-policy", required_argument, NULL, 'L' },
-	{ "header-timeout", required_argument, NULL, 'H' },
-	{ "stall-timeout", required_argument, NULL, 'T' },
-	{ "idle-timeout", required_argument, NULL, 'Y' },
-	{ "splice", required_argument, NULL, 'X' },
-	{ "inline-max", required_argument, NULL, 'Z' },
-	{ "hold-max", required_argument, NULL, 'O' },
-	{ "hold-timeout", required_argument, NULL, 'W' },
-	{ "verbose", no_argument, NULL, 'v' },
-	{ "help", no_argument, NULL, 'h' },
-	{ 0 },
-};
+/* ---- flags: one table for parsing and --help ---- */
 
-static const char *const help_text[] = {
-	"--manifests DIR        read InferencePools, Pods, ... from YAML files in DIR (reloaded on change)",
-	"--kubeconfig FILE      list and watch them on the API server of FILE's current context",
-	"--in-cluster           ... on the API server of the pod's service account (the default when",
-	"                       KUBERNETES_SERVICE_HOST is set and no other source is given)",
-	"--iface IF             attach the L4 lane (XDP + TC) to the node's uplink IF",
-	"--xdp-mode MODE        native (default) or skb",
-	"--pin-dir DIR          pinned maps and links (default " ILB_PIN_DIR ")",
-	"--socket PATH          control socket (default " ILB_DEFAULT_SOCKET ")",
-	"--metrics-addr IP:PORT Prometheus /metrics, /healthz, /readyz (default 127.0.0.1:9464, \"off\")",
-	"--scrape-interval MS   pod /metrics scrape period (default 50)",
-	"--stale-after MS       a pod whose last good scrape is older counts as saturated (default 200)",
-	"--detach               program the data path once and exit, leaving it running",
-	"--keep                 on SIGTERM/SIGINT leave the data path running (a restart adopts it)",
-	"--cleanup              remove every program, link and pinned map, then exit",
-	"--no-l7                no L7 lane (sk_lookup, the request loop)",
-	"--vip IP               the L7 gateway address of Gateways that name none (spec.addresses,",
-	"                       annotation inferlb.io/vip)",
-	"--max-body BYTES       largest request body the L7 lane reads (default 16777216): 413 beyond",
-	"--l7-policy NAME       sched (default), round-robin, random or least-request",
-	"--header-timeout MS    a request head must arrive within this, else 408 (default 10000)",
-	"--stall-timeout MS     a client that reads none of its response this long is closed (default 30000)",
-	"--idle-timeout MS      a kept-alive client connection with no request this long is closed (default 120000)",
-	"--hold-max N           requests that may wait for a pod of a pool scaled to zero (default 1024)",
-	"--hold-timeout MS      how long one waits before 503 (default 300000: a model server's cold start)",
-	"--splice MODE          sockmap (default: responses redirected in the kernel) or pipe (splice(2)",
-	"                       through the agent, for kernels whose sockmap cannot be used)",
-	"--inline-max BYTES     on the sockmap, a response of at most BYTES whose first piece holds it whole (or",
-	"                       its whole head) comes to the agent in ring events and is sent from there",
-	"                       (default and most 4096; 0: every response is redirected in the kernel)",
-	"-v, --verbose          more logs (repeat for debug)",
+static int parse_ms(const char *arg, void *field, char *why, size_t len)
+{
+	char *end;
+	long v = strtol(arg, &end, 10);
+
+	if (*end || v <= 0 || v > 600000) {
+		snprintf(why, len, "expected milliseconds (1..600000), got \"%s\"", arg);
+		return -EINVAL;
+	}
+	*(unsigned *)field = v;
+	return 0;
+}
+
+static int parse_xdp_mode(const char *arg, void *field, char *why, size_t len)
+{
+	if (!strcmp(arg, "native"))
+		*(enum ilb_xdp_mode *)field = ILB_XDP_NATIVE;
+	else if (!strcmp(arg, "skb"))
+		*(enum ilb_xdp_mode *)field = ILB_XDP_SKB;
+	else
+		return snprintf(why, len, "expected native or skb"), -EINVAL;
+	return 0;
+}
+
+static int parse_vip(const char *arg, void *field, char *why, size_t len)
+{
+	if (ilb_addr_parse(arg, field))
+		return snprintf(why, len, "expected an IPv4 or IPv6 address, got \"%s\"", arg), -EINVAL;
+	return 0;
+}
+
+static int parse_max_body(const char *arg, void *field, char *why, size_t len)
+{
+	char *end;
+	unsigned long long v = strtoull(arg, &end, 10);
+
+	if (*end || v == 0 || v > (1ull << 32))
+		return snprintf(why, len, "expected bytes (1..4294967296), got \"%s\"", arg), -EINVAL;
+	*(size_t *)field = v;
+	return 0;
+}
+
+static int parse_policy(const char *arg, void *field, char *why, size_t len)
+{
+	if (ilb_policy_parse(arg, field))
+		return snprintf(why, len, "expected sched, round-robin, random or least-request"), -EINVAL;
+	return 0;
+}
+
+static int parse_hold_max(const char *arg, void *field, char *why, size_t len)
+{
+	char *end;
+	long v = strtol(arg, &end, 10);
+
+	if (*end || v < 0 || v > 1000000)
+		return snprintf(why, len, "expected 0..1000000, got \"%s\"", arg), -EINVAL;
+	*(unsigned *)field = v;
+	return 0;
+}
+
+static int parse_splice(const char *arg, void *field, char *why, size_t len)
+{
+	if (strcmp(arg, "sockmap") && strcmp(arg, "pipe"))
+		return snprintf(why, len, "expected sockmap or pipe"), -EINVAL;
+	*(bool *)field = !strcmp(arg, "pipe");
+	return 0;
+}
+
+static int parse_inline_max(const char *arg, void *field, char *why, size_t len)
+{
+	char *end;
+	unsigned long v = strtoul(arg, &end, 10);
+
+	if (*end || !*arg || v > ILB_L7_INLINE_MAX)
+		return snprintf(why, len, "expected bytes (0..%d), got \"%s\"", ILB_L7_INLINE_MAX, arg), -EINVAL;
+	*(unsigned *)field = v;
+	return 0;
+}
+
+static int more_verbose(const char *arg, void *field, char *why, size_t len)
+{
+	ilb_log_level++;
+	return 0;
+}
+
+#define TEXT(field) .type = ILB_OPT_TEXT, .size = sizeof(((struct ilb_agent *)0)->field)
+#define FUNC(fn) .type = ILB_OPT_FUNC, .parse = fn
+
+static const struct ilb_option agent_options[] = {
+	ILB_OPT(struct ilb_agent, manifests_dir, .name = "manifests", TEXT(manifests_dir), .metavar = "DIR",
+		.help = "read InferencePools, Pods, ... from YAML files in DIR (reloaded on change)"),
+	ILB_OPT(struct ilb_agent, kubeconfig, .name = "kubeconfig", TEXT(kubeconfig), .metavar = "FILE",
+		.help = "list and watch them on the API server of FILE's current context"),
+	ILB_OPT(struct ilb_agent, in_cluster, .name = "in-cluster", .type = ILB_OPT_BOOL,
+		.help = "... on the API server of the pod's service account (the default when\n"
+			"KUBERNETES_SERVICE_HOST is set and no other source is given)"),
+	ILB_OPT(struct ilb_agent, iface, .name = "iface", TEXT(iface), .metavar = "IF",
+		.help = "attach the L4 lane (XDP + TC) to the node's uplink IF"),
+	ILB_OPT(struct ilb_agent, xdp_mode, .name = "xdp-mode", FUNC(parse_xdp_mode), .metavar = "MODE",
+		.help = "native (default) or skb"),
+	ILB_OPT(struct ilb_agent, pin_dir, .name = "pin-dir", TEXT(pin_dir), .metavar = "DIR",
+		.help = "pinned maps and links (default " ILB_PIN_DIR ")"),
+	ILB_OPT(struct ilb_agent, socket_path, .name = "socket", TEXT(socket_path), .metavar = "PATH",
+		.help = "control socket (default " ILB_DEFAULT_SOCKET ")"),
+	ILB_OPT(struct ilb_agent, metrics_addr, .name = "metrics-addr", TEXT(metrics_addr), .metavar = "IP:PORT",
+		.help = "Prometheus /metrics, /healthz, /readyz (default 127.0.0.1:9464, \"off\")"),
+	ILB_OPT(struct ilb_agent, scrape_interval_ms, .name = "scrape-interval", FUNC(parse_ms), .metavar = "MS",
+		.help = "pod /metrics scrape period (default 50)"),
+	ILB_OPT(struct ilb_agent, stale_after_ms, .name = "stale-after", FUNC(parse_ms), .metavar = "MS",
+		.help = "a pod whose last good scrape is older counts as saturated (default 200)"),
+	ILB_OPT(struct ilb_agent, detach, .name = "detach", .type = ILB_OPT_BOOL,
+		.help = "program the data path once and exit, leaving it running"),
+	ILB_OPT(struct ilb_agent, keep, .name = "keep", .type = ILB_OPT_BOOL,
+		.help = "on SIGTERM/SIGINT leave the data path running (a restart adopts it)"),
+	ILB_OPT(struct ilb_agent, cleanup, .name = "cleanup", .type = ILB_OPT_BOOL,
+		.help = "remove every program, link and pinned map, then exit"),
+	ILB_OPT(struct ilb_agent, no_l7, .name = "no-l7", .type = ILB_OPT_BOOL,
+		.help = "no L7 lane (sk_lookup, the request loop)"),
+	ILB_OPT(struct ilb_agent, vip, .name = "vip", FUNC(parse_vip), .metavar = "IP",
+		.help = "the L7 gateway address of Gateways that name none (spec.addresses,\n"
+			"annotation inferlb.io/vip)"),
+	ILB_OPT(struct ilb_agent, l7_cfg.max_body, .name = "max-body", FUNC(parse_max_body), .metavar = "BYTES",
+		.help = "largest request body the L7 lane reads (default 16777216): 413 beyond"),
+	ILB_OPT(struct ilb_agent, l7_cfg.policy, .name = "l7-policy", FUNC(parse_policy), .metavar = "NAME",
+		.help = "sched (default), round-robin, random or least-request"),
+	ILB_OPT(struct ilb_agent, l7_cfg.header_timeout_ms, .name = "header-timeout", FUNC(parse_ms), .metavar = "MS",
+		.help = "a request head must arrive within this, else 408 (default 10000)"),
+	ILB_OPT(struct ilb_agent, l7_cfg.stall_timeout_ms, .name = "stall-timeout", FUNC(parse_ms), .metavar = "MS",
+		.help = "a client that reads none of its response this long is closed (default 30000)"),
+	ILB_OPT(struct ilb_agent, l7_cfg.idle_timeout_ms, .name = "idle-timeout", FUNC(parse_ms), .metavar = "MS",
+		.help = "a kept-alive client connection with no request this long is closed (default 120000)"),
+	ILB_OPT(struct ilb_agent, l7_cfg.hold_max, .name = "hold-max", FUNC(parse_hold_max), .metavar = "N",
+		.help = "requests that may wait for a pod of a pool scaled to zero (default 1024)"),
+	ILB_OPT(struct ilb_agent, l7_cfg.hold_timeout_ms, .name = "hold-timeout", FUNC(parse_ms), .metavar = "MS",
+		.help = "how long one waits before 503 (default 300000: a model server's cold start)"),
+	ILB_OPT(struct ilb_agent, l7_cfg.splice_pipe, .name = "splice", FUNC(parse_splice), .metavar = "MODE",
+		.help = "sockmap (default: responses redirected in the kernel) or pipe (splice(2)\n"
+			"through the agent, for kernels whose sockmap cannot be used)"),
+	ILB_OPT(struct ilb_agent, l7_cfg.inline_max, .name = "inline-max", FUNC(parse_inline_max), .metavar = "BYTES",
+		.help = "on the sockmap, a response of at most BYTES whose first piece holds it whole (or\n"
+			"its whole head) comes to the agent in ring events and is sent from there\n"
+			"(default and most 4096; 0: every response is redirected in the kernel)"),
+	{ .name = "verbose", .short_name = 'v', FUNC(more_verbose), .help = "more logs (repeat for debug)" },
+	{ 0 },
 };
 
 static void usage(FILE *out)
 {
 	fprintf(out, "Usage: inferlb-agent [OPTIONS]\n\nOptions:\n");
-	for (size_t i = 0; i < sizeof(help_text) / sizeof(help_text[0]); i++)
-		fprintf(out, "  %s\n", help_text[i]);
-}
-
-static int parse_ms(const char *flag, const char *text, unsigned *out)
-{
-	char *end;
-	long v = strtol(text, &end, 10);
-
-	if (*end || v <= 0 || v > 600000) {
-		fprintf(stderr, "Error: %s: expected milliseconds (1..600000), got \"%s\"\nUse --help\n", flag, text);
-		return -EINVAL;
-	}
-	*out = v;
-	return 0;
+	ilb_options_print(agent_options, 26, out);
 }
 
 static int parse_args(struct ilb_agent *a, int argc, char **argv)
 {
-	int opt;
+	int err;
 
 	snprintf(a->pin_dir, sizeof(a->pin_dir), "%s", ILB_PIN_DIR);
 	snprintf(a->socket_path, sizeof(a->socket_path), "%s", ILB_DEFAULT_SOCKET);
@@ -122,143 +193,13 @@ static int parse_args(struct ilb_agent *a, int argc, char **argv)
 	a->scrape_interval_ms = 50;
 	a->stale_after_ms = 200;
 	ilb_l7_config_default(&a->l7_cfg);
-	while ((opt = getopt_long(argc, argv, "vh", long_opts, NULL)) != -1) {
-		switch (opt) {
-		case 'm':
-			snprintf(a->manifests_dir, sizeof(a->manifests_dir), "%s", optarg);
-			break;
-		case 'K':
-			snprintf(a->kubeconfig, sizeof(a->kubeconfig), "%s", optarg);
-			break;
-		case 'C':
-			a->in_cluster = true;
-			break;
-		case 'i':
-			snprintf(a->iface, sizeof(a->iface), "%s", optarg);
-			break;
-		case 'x':
-			if (!strcmp(optarg, "native"))
-				a->xdp_mode = ILB_XDP_NATIVE;
-			else if (!strcmp(optarg, "skb"))
-				a->xdp_mode = ILB_XDP_SKB;
-			else {
-				fprintf(stderr, "Error: --xdp-mode: expected native or skb\nUse --help\n");
-				return -EINVAL;
-			}
-			break;
-		case 'P':
-			snprintf(a->pin_dir, sizeof(a->pin_dir), "%s", optarg);
-			break;
-		case 's':
-			snprintf(a->socket_path, sizeof(a->socket_path), "%s", optarg);
-			break;
-		case 'M':
-			snprintf(a->metrics_addr, sizeof(a->metrics_addr), "%s", optarg);
-			break;
-		case 'I':
-			if (parse_ms("--scrape-interval", optarg, &a->scrape_interval_ms))
-				return -EINVAL;
-			break;
-		case 'S':
-			if (parse_ms("--stale-after", optarg, &a->stale_after_ms))
-				return -EINVAL;
-			break;
-		case 'd':
-			a->detach = true;
-			break;
-		case 'k':
-			a->keep = true;
-			break;
-		case 'c':
-			a->cleanup = true;
-			break;
-		case 'N':
-			a->no_l7 = true;
-			break;
-		case 'V':
-			if (ilb_addr_parse(optarg, &a->vip)) {
-				fprintf(stderr, "Error: --vip: expected an IPv4 or IPv6 address, got \"%s\"\nUse --help\n", optarg);
-				return -EINVAL;
-			}
-			break;
-		case 'B': {
-			char *end;
-			unsigned long long v = strtoull(optarg, &end, 10);
-
-			if (*end || v == 0 || v > (1ull << 32)) {
-				fprintf(stderr, "Error: --max-body: expected bytes (1..4294967296), got \"%s\"\nUse --help\n", optarg);
-				return -EINVAL;
-			}
-			a->l7_cfg.max_body = v;
-			break;
-		}
-		case 'L':
-			if (ilb_policy_parse(optarg, &a->l7_cfg.policy)) {
-				fprintf(stderr, "Error: --l7-policy: expected sched, round-robin, random or least-request\nUse --help\n");
-				return -EINVAL;
-			}
-			break;
-		case 'H':
-			if (parse_ms("--header-timeout", optarg, &a->l7_cfg.header_timeout_ms))
-				return -EINVAL;
-			break;
-		case 'T':
-			if (parse_ms("--stall-timeout", optarg, &a->l7_cfg.stall_timeout_ms))
-				return -EINVAL;
-			break;
-		case 'Y':
-			if (parse_ms("--idle-timeout", optarg, &a->l7_cfg.idle_timeout_ms))
-				return -EINVAL;
-			break;
-		case 'O': {
-			char *end;
-			long v = strtol(optarg, &end, 10);
-
-			if (*end || v < 0 || v > 1000000) {
-				fprintf(stderr, "Error: --hold-max: expected 0..1000000, got \"%s\"\nUse --help\n", optarg);
-				return -EINVAL;
-			}
-			a->l7_cfg.hold_max = v;
-			break;
-		}
-		case 'W':
-			if (parse_ms("--hold-timeout", optarg, &a->l7_cfg.hold_timeout_ms))
-				return -EINVAL;
-			break;
-		case 'X':
-			if (strcmp(optarg, "sockmap") && strcmp(optarg, "pipe")) {
-				fprintf(stderr, "Error: --splice: expected sockmap or pipe\nUse --help\n");
-				return -EINVAL;
-			}
-			a->l7_cfg.splice_pipe = !strcmp(optarg, "pipe");
-			break;
-		case 'Z': {
-			char *end;
-			unsigned long v = strtoul(optarg, &end, 10);
-
-			if (*end || !*optarg || v > ILB_L7_INLINE_MAX) {
-				fprintf(stderr, "Error: --inline-max: expected bytes (0..%d), got \"%s\"\nUse --help\n",
-					ILB_L7_INLINE_MAX, optarg);
-				return -EINVAL;
-			}
-			a->l7_cfg.inline_max = v;
-			break;
-		}
-		case 'v':
-			ilb_log_level++;
-			break;
-		case 'h':
-			usage(stdout);
-			exit(EXIT_SUCCESS);
-		default:
-			fprintf(stderr, "Use --help\n");
-			return -EINVAL;
-		}
+	err = ilb_options_parse(agent_options, a, argc, argv);
+	if (err == ILB_OPTIONS_HELP) {
+		usage(stdout);
+		exit(EXIT_SUCCESS);
 	}
-	if (optind < argc) {
-		fprintf(stderr, "Error: unexpected argument \"%s\"\nUse --help\n", argv[optind]);
-		return -EINVAL;
-	}
+	if (err)
+		return err;
 	/* one source of truth: two would fight over the same objects */
 	if (!!a->manifests_dir[0] + !!a->kubeconfig[0] + a->in_cluster > 1) {
 		fprintf(stderr, "Error: --manifests, --kubeconfig and --in-cluster exclude each other\nUse --help\n");

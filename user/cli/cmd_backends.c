@@ -11,9 +11,9 @@ struct backends_cfg {
 	const char *pool;
 };
 
-static const struct cli_option backends_options[] = {
-	CLI_OPT(struct backends_cfg, pool, .type = CLI_OPT_STRING, .name = "POOL",
-		.flags = CLI_OPT_POSITIONAL, .help = "only this pool: \"namespace/name\" or \"name\""),
+static const struct ilb_option backends_options[] = {
+	ILB_OPT(struct backends_cfg, pool, .type = ILB_OPT_STRING, .name = "POOL",
+		.flags = ILB_OPT_POSITIONAL, .help = "only this pool: \"namespace/name\" or \"name\""),
 	{ 0 },
 };
 
@@ -28,9 +28,9 @@ struct drain_cfg {
 	const char *pod;
 };
 
-static const struct cli_option drain_options[] = {
-	CLI_OPT(struct drain_cfg, pod, .type = CLI_OPT_STRING, .name = "POD",
-		.flags = CLI_OPT_POSITIONAL | CLI_OPT_REQUIRED, .help = "the pod, \"namespace/name\""),
+static const struct ilb_option drain_options[] = {
+	ILB_OPT(struct drain_cfg, pod, .type = ILB_OPT_STRING, .name = "POD",
+		.flags = ILB_OPT_POSITIONAL | ILB_OPT_REQUIRED, .help = "the pod, \"namespace/name\""),
 	{ 0 },
 };
 

@@ -20,8 +20,8 @@ struct flows_cfg {
 	unsigned int limit;
 };
 
-static const struct cli_option flows_options[] = {
-	CLI_OPT(struct flows_cfg, limit, .type = CLI_OPT_UINT, .name = "limit", .short_name = 'n',
+static const struct ilb_option flows_options[] = {
+	ILB_OPT(struct flows_cfg, limit, .type = ILB_OPT_UINT, .name = "limit", .short_name = 'n',
 		.metavar = "N", .help = "show at most N flows, most recent first (default 100, 0: all)"),
 	{ 0 },
 };

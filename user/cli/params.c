@@ -1,5 +1,6 @@
-/* params.c - parses a command's arguments from its option table with getopt_long (global
- * options are accepted anywhere) and prints the help the same table describes. */
+/* params.c - parses a command's arguments from its option table (options.h) with
+ * getopt_long (global options are accepted anywhere) and prints the help the same table
+ * describes. */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -12,6 +13,7 @@
 #include "params.h"
 
 #define MAX_OPTIONS 32
+#define HELP_WIDTH 24 /* the option column */
 
 /* Global options share the getopt value space with the command's; these sit above any char. */
 enum {
@@ -60,35 +62,9 @@ static bool apply_global(int opt, const char *arg)
 	return false;
 }
 
-static int store_value(const struct cli_option *o, void *cfg, const char *arg)
+static const char *display_name(const struct ilb_option *o, char *buf, size_t len)
 {
-	void *field = (char *)cfg + o->offset;
-	unsigned long v;
-	char *end;
-
-	switch (o->type) {
-	case CLI_OPT_BOOL:
-		*(bool *)field = true;
-		return 0;
-	case CLI_OPT_STRING:
-		*(const char **)field = arg;
-		return 0;
-	case CLI_OPT_UINT:
-		errno = 0;
-		v = strtoul(arg, &end, 0);
-		if (errno || end == arg || *end || arg[0] == '-' || v > UINT_MAX)
-			return -EINVAL;
-		*(unsigned int *)field = v;
-		return 0;
-	case CLI_OPT_END:
-		break;
-	}
-	return -EINVAL;
-}
-
-static const char *display_name(const struct cli_option *o, char *buf, size_t len)
-{
-	if (o->flags & CLI_OPT_POSITIONAL)
+	if (o->flags & ILB_OPT_POSITIONAL)
 		snprintf(buf, len, "%s", o->name);
 	else
 		snprintf(buf, len, "--%s", o->name);
@@ -136,37 +112,26 @@ int cli_parse(const struct cli_spec *spec, void *cfg, int argc, char **argv)
 {
 	struct option longopts[MAX_OPTIONS + 1] = { 0 };
 	char shortopts[2 * MAX_OPTIONS + 8] = "jpvh";
-	const struct cli_option *opts = spec->options;
+	const struct ilb_option *opts = spec->options;
 	bool seen[MAX_OPTIONS] = { 0 };
 	int n_long = 0, n_positional = 0, opt, i;
-	char name[64];
+	char name[64], why[160];
 
 	for (i = 0; i < (int)(sizeof(global_options) / sizeof(global_options[0])); i++)
 		longopts[n_long++] = global_options[i].opt;
-	for (i = 0; opts && opts[i].type != CLI_OPT_END && n_long < MAX_OPTIONS; i++) {
-		const struct cli_option *o = &opts[i];
-
-		if (o->flags & CLI_OPT_POSITIONAL) {
+	for (i = 0; opts && opts[i].type != ILB_OPT_END && n_long < MAX_OPTIONS; i++) {
+		if (opts[i].flags & ILB_OPT_POSITIONAL) {
 			n_positional++;
 			continue;
 		}
-		longopts[n_long++] = (struct option){ o->name,
-						      o->type == CLI_OPT_BOOL ? no_argument : required_argument,
-						      NULL, COMMAND_OPT_BASE + i };
-		if (o->short_name) {
-			size_t l = strlen(shortopts);
-
-			shortopts[l++] = o->short_name;
-			if (o->type != CLI_OPT_BOOL)
-				shortopts[l++] = ':';
-			shortopts[l] = '\0';
-		}
+		longopts[n_long++] = ilb_option_getopt(&opts[i], COMMAND_OPT_BASE, i);
+		ilb_option_shortopt(&opts[i], shortopts, sizeof(shortopts));
 	}
 
 	optind = 0; /* GNU getopt: start afresh, argv[0] is the command */
 	opterr = 1;
 	while ((opt = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
-		const struct cli_option *o = NULL;
+		const struct ilb_option *o = NULL;
 
 		if (opt == 'h') {
 			cli_print_help(spec, stdout);
@@ -177,54 +142,39 @@ int cli_parse(const struct cli_spec *spec, void *cfg, int argc, char **argv)
 		if (opt >= COMMAND_OPT_BASE) {
 			o = &opts[opt - COMMAND_OPT_BASE];
 		} else {
-			for (i = 0; opts && opts[i].type != CLI_OPT_END; i++)
-				if (opts[i].short_name == opt && !(opts[i].flags & CLI_OPT_POSITIONAL))
+			for (i = 0; opts && opts[i].type != ILB_OPT_END; i++)
+				if (opts[i].short_name == opt && !(opts[i].flags & ILB_OPT_POSITIONAL))
 					o = &opts[i];
 		}
 		if (!o) { /* getopt has said what it did not understand */
 			cli_usage_hint();
 			return -EINVAL;
 		}
-		if (store_value(o, cfg, optarg ? optarg : ""))
+		if (ilb_option_store(o, cfg, optarg ? optarg : "", why, sizeof(why)))
 			return cli_usage_error("invalid value '%s' for --%s", optarg, o->name), -EINVAL;
 		seen[o - opts] = true;
 	}
 
 	if (spec->accepts_show_verb && optind < argc && is_verb(argv[optind], n_positional == 0))
 		optind++;
-	for (i = 0; opts && opts[i].type != CLI_OPT_END; i++) {
-		if (!(opts[i].flags & CLI_OPT_POSITIONAL))
+	for (i = 0; opts && opts[i].type != ILB_OPT_END; i++) {
+		if (!(opts[i].flags & ILB_OPT_POSITIONAL))
 			continue;
 		if (optind >= argc)
 			break;
-		if (store_value(&opts[i], cfg, argv[optind]))
+		if (ilb_option_store(&opts[i], cfg, argv[optind], why, sizeof(why)))
 			return cli_usage_error("invalid %s '%s'", opts[i].name, argv[optind]), -EINVAL;
 		seen[i] = true;
 		optind++;
 	}
 	if (optind < argc)
 		return cli_usage_error("unexpected argument '%s'", argv[optind]), -EINVAL;
-	for (i = 0; opts && opts[i].type != CLI_OPT_END; i++)
-		if ((opts[i].flags & CLI_OPT_REQUIRED) && !seen[i])
+	for (i = 0; opts && opts[i].type != ILB_OPT_END; i++)
+		if ((opts[i].flags & ILB_OPT_REQUIRED) && !seen[i])
 			return cli_usage_error("%s: missing %s", spec->name,
 					       display_name(&opts[i], name, sizeof(name))),
 			       -EINVAL;
 	return 0;
-}
-
-static void print_option_line(FILE *out, char short_name, const char *name, const char *metavar,
-			      const char *help)
-{
-	char left[64];
-	int n;
-
-	if (short_name)
-		n = snprintf(left, sizeof(left), "-%c, --%s", short_name, name);
-	else
-		n = snprintf(left, sizeof(left), "    --%s", name);
-	if (metavar && n > 0 && n < (int)sizeof(left))
-		snprintf(left + n, sizeof(left) - n, " %s", metavar);
-	fprintf(out, "  %-24s %s\n", left, help);
 }
 
 void cli_print_global_options(FILE *out)
@@ -234,25 +184,25 @@ void cli_print_global_options(FILE *out)
 		const struct global_option *g = &global_options[i];
 		int val = g->opt.val;
 
-		print_option_line(out, val < 0x100 ? (char)val : 0, g->opt.name, g->metavar, g->help);
+		ilb_option_print(out, HELP_WIDTH, val < 0x100 ? (char)val : 0, g->opt.name, g->metavar, g->help);
 	}
 }
 
 void cli_print_help(const struct cli_spec *spec, FILE *out)
 {
-	const struct cli_option *opts = spec->options;
+	const struct ilb_option *opts = spec->options;
 	bool has_options = false, has_positional = false;
 	int i;
 
 	fprintf(out, "Usage: %s %s%s [options]", CLI_NAME, spec->name,
 		spec->accepts_show_verb ? " [show|list]" : "");
-	for (i = 0; opts && opts[i].type != CLI_OPT_END; i++) {
-		if (!(opts[i].flags & CLI_OPT_POSITIONAL)) {
+	for (i = 0; opts && opts[i].type != ILB_OPT_END; i++) {
+		if (!(opts[i].flags & ILB_OPT_POSITIONAL)) {
 			has_options = true;
 			continue;
 		}
 		has_positional = true;
-		if (opts[i].flags & CLI_OPT_REQUIRED)
+		if (opts[i].flags & ILB_OPT_REQUIRED)
 			fprintf(out, " %s", opts[i].name);
 		else
 			fprintf(out, " [%s]", opts[i].name);
@@ -261,17 +211,17 @@ void cli_print_help(const struct cli_spec *spec, FILE *out)
 
 	if (has_positional) {
 		fprintf(out, "Parameters:\n");
-		for (i = 0; opts[i].type != CLI_OPT_END; i++)
-			if (opts[i].flags & CLI_OPT_POSITIONAL)
+		for (i = 0; opts[i].type != ILB_OPT_END; i++)
+			if (opts[i].flags & ILB_OPT_POSITIONAL)
 				fprintf(out, "  %-24s %s%s\n", opts[i].name, opts[i].help,
-					opts[i].flags & CLI_OPT_REQUIRED ? " (required)" : "");
+					opts[i].flags & ILB_OPT_REQUIRED ? " (required)" : "");
 		fputc('\n', out);
 	}
 	if (has_options) {
 		fprintf(out, "Options:\n");
-		for (i = 0; opts[i].type != CLI_OPT_END; i++)
-			if (!(opts[i].flags & CLI_OPT_POSITIONAL))
-				print_option_line(out, opts[i].short_name, opts[i].name, opts[i].metavar,
+		for (i = 0; opts[i].type != ILB_OPT_END; i++)
+			if (!(opts[i].flags & ILB_OPT_POSITIONAL))
+				ilb_option_print(out, HELP_WIDTH, opts[i].short_name, opts[i].name, opts[i].metavar,
 						  opts[i].help);
 		fputc('\n', out);
 	}

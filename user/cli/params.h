@@ -1,38 +1,18 @@
-/* params.h - per-command option tables: one table drives parsing into the command's config
- * struct and the generated --help (required parameters, options, defaults). */
+/* params.h - the CLI's commands over option tables (options.h): one table drives parsing
+ * into the command's config struct and the generated --help (required parameters, options),
+ * with the global options accepted anywhere. */
 #ifndef ILB_CLI_PARAMS_H
 #define ILB_CLI_PARAMS_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
-
-enum cli_opt_type {
-	CLI_OPT_END = 0,
-	CLI_OPT_BOOL,
-	CLI_OPT_UINT, /* unsigned int */
-	CLI_OPT_STRING, /* const char * */
-};
-
-#define CLI_OPT_POSITIONAL (1u << 0) /* taken from the arguments in table order */
-#define CLI_OPT_REQUIRED (1u << 1)
-
-struct cli_option {
-	enum cli_opt_type type;
-	const char *name; /* long option, or the placeholder of a positional ("POD") */
-	char short_name;
-	unsigned flags;
-	size_t offset; /* into the command's config struct */
-	const char *metavar; /* shown after an option that takes a value */
-	const char *help;
-};
-
-#define CLI_OPT(cfg_type, field, ...) { .offset = offsetof(cfg_type, field), __VA_ARGS__ }
+#include "options.h"
 
 struct cli_spec {
 	const char *name; /* as typed: "backends" */
 	const char *summary; /* one line for the command list and the help header */
-	const struct cli_option *options; /* ends with a { 0 } entry; may be NULL */
+	const struct ilb_option *options; /* ends with a { 0 } entry; may be NULL */
 	int accepts_show_verb; /* "show" / "list" may follow the noun */
 };
 

@@ -19,10 +19,10 @@ struct top_cfg {
 	unsigned int interval_ms;
 };
 
-static const struct cli_option top_options[] = {
-	CLI_OPT(struct top_cfg, count, .type = CLI_OPT_UINT, .name = "count", .short_name = 'c',
+static const struct ilb_option top_options[] = {
+	ILB_OPT(struct top_cfg, count, .type = ILB_OPT_UINT, .name = "count", .short_name = 'c',
 		.metavar = "N", .help = "stop after N refreshes (default: until q or Ctrl-C)"),
-	CLI_OPT(struct top_cfg, interval_ms, .type = CLI_OPT_UINT, .name = "interval",
+	ILB_OPT(struct top_cfg, interval_ms, .type = ILB_OPT_UINT, .name = "interval",
 		.short_name = 'i', .metavar = "MS", .help = "milliseconds between refreshes (default 1000)"),
 	{ 0 },
 };
