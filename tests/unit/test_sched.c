@@ -1,6 +1,6 @@
 /* test_sched.c - the L7 scheduler: each scorer on known values, weights, the tie-break,
  * prefix affinity, LoRA affinity, filters, admission (429/503), in-flight bridging between
- * scrapes, retries, and the baseline policies. */
+ * scrapes, loads read from health slots at pick time, retries, and the baseline policies. */
 #include <errno.h>
 #include <math.h>
 #include <setjmp.h>
@@ -535,6 +535,41 @@ static void test_stale_metrics_count_as_saturated(void **state)
 	pool_free(p);
 }
 
+/* Pods that read their load from health slots: each pick sees the slot as it is then (a
+ * newer scrape moves the next pick without new pods), with the same staleness rule. */
+static void test_loads_are_read_from_health_slots_at_pick_time(void **state)
+{
+	struct pool *p = pool_new(2, ILB_POLICY_SCHED, 1);
+	struct ilb_health *h = ilb_health_new();
+	struct ilb_sched_req req = { .model = "m", .priority = -1 };
+	struct ilb_sched_result res;
+
+	(void)state;
+	assert_non_null(h);
+	only_weight(p, ILB_SCORER_QUEUE);
+	for (int i = 0; i < 2; i++) {
+		p->pod[i].load = NULL;
+		p->pod[i].health = ilb_health_slot(h, p->pod[i].id);
+	}
+	/* never scraped: stale, so saturated, and a Sheddable request is shed */
+	assert_int_equal(pick(p, &req, &res), -EBUSY);
+	p->load[0].waiting = 4;
+	p->load[1].waiting = 1;
+	ilb_health_store(h, p->pod[0].id, &p->load[0]);
+	ilb_health_store(h, p->pod[1].id, &p->load[1]);
+	assert_int_equal(pick(p, &req, &res), 1);
+	p->load[1].waiting = 5;
+	ilb_health_store(h, p->pod[1].id, &p->load[1]);
+	assert_int_equal(pick(p, &req, &res), 0);
+	/* past 200 ms the slot's scrape is stale like any other */
+	p->load[0].scraped_ns = p->load[1].scraped_ns = NOW - 200 * MS - 1;
+	ilb_health_store(h, p->pod[0].id, &p->load[0]);
+	ilb_health_store(h, p->pod[1].id, &p->load[1]);
+	assert_int_equal(pick(p, &req, &res), -EBUSY);
+	ilb_health_free(h);
+	pool_free(p);
+}
+
 static void test_no_ready_pod_is_503(void **state)
 {
 	for (int policy = 0; policy < ILB_POLICY__COUNT; policy++) {
@@ -672,6 +707,7 @@ int main(void)
 		cmocka_unit_test(test_saturated_pods_are_filtered),
 		cmocka_unit_test(test_saturated_pool_sheds_only_sheddable),
 		cmocka_unit_test(test_stale_metrics_count_as_saturated),
+		cmocka_unit_test(test_loads_are_read_from_health_slots_at_pick_time),
 		cmocka_unit_test(test_no_ready_pod_is_503),
 		cmocka_unit_test(test_retry_takes_the_next_best),
 		cmocka_unit_test(test_round_robin_cycles_by_id),
