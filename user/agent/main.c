@@ -31,17 +31,26 @@
 
 /* ---- flags: one table for parsing and --help ---- */
 
-static int parse_ms(const char *arg, void *field, char *why, size_t len)
+/* arg as a whole decimal number within [min, max] into an unsigned field of `size` bytes;
+ * -EINVAL with "expected <expected>, got ..." otherwise */
+static int store_number(const char *arg, void *field, size_t size, unsigned long long min, unsigned long long max,
+			const char *expected, char *why, size_t len)
 {
 	char *end;
-	long v = strtol(arg, &end, 10);
+	unsigned long long v = strtoull(arg, &end, 10);
 
-	if (*end || v <= 0 || v > 600000) {
-		snprintf(why, len, "expected milliseconds (1..600000), got \"%s\"", arg);
-		return -EINVAL;
-	}
-	*(unsigned *)field = v;
+	if (*end || v < min || v > max)
+		return snprintf(why, len, "expected %s, got \"%s\"", expected, arg), -EINVAL;
+	if (size == sizeof(unsigned))
+		*(unsigned *)field = v;
+	else
+		*(size_t *)field = v;
 	return 0;
+}
+
+static int parse_ms(const char *arg, void *field, char *why, size_t len)
+{
+	return store_number(arg, field, sizeof(unsigned), 1, 600000, "milliseconds (1..600000)", why, len);
 }
 
 static int parse_xdp_mode(const char *arg, void *field, char *why, size_t len)
@@ -64,13 +73,7 @@ static int parse_vip(const char *arg, void *field, char *why, size_t len)
 
 static int parse_max_body(const char *arg, void *field, char *why, size_t len)
 {
-	char *end;
-	unsigned long long v = strtoull(arg, &end, 10);
-
-	if (*end || v == 0 || v > (1ull << 32))
-		return snprintf(why, len, "expected bytes (1..4294967296), got \"%s\"", arg), -EINVAL;
-	*(size_t *)field = v;
-	return 0;
+	return store_number(arg, field, sizeof(size_t), 1, 1ull << 32, "bytes (1..4294967296)", why, len);
 }
 
 static int parse_policy(const char *arg, void *field, char *why, size_t len)
@@ -82,13 +85,7 @@ static int parse_policy(const char *arg, void *field, char *why, size_t len)
 
 static int parse_hold_max(const char *arg, void *field, char *why, size_t len)
 {
-	char *end;
-	long v = strtol(arg, &end, 10);
-
-	if (*end || v < 0 || v > 1000000)
-		return snprintf(why, len, "expected 0..1000000, got \"%s\"", arg), -EINVAL;
-	*(unsigned *)field = v;
-	return 0;
+	return store_number(arg, field, sizeof(unsigned), 0, 1000000, "0..1000000", why, len);
 }
 
 static int parse_splice(const char *arg, void *field, char *why, size_t len)
@@ -99,15 +96,16 @@ static int parse_splice(const char *arg, void *field, char *why, size_t len)
 	return 0;
 }
 
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
 static int parse_inline_max(const char *arg, void *field, char *why, size_t len)
 {
-	char *end;
-	unsigned long v = strtoul(arg, &end, 10);
+	static const char expected[] = "bytes (0.." STR(ILB_L7_INLINE_MAX) ")";
 
-	if (*end || !*arg || v > ILB_L7_INLINE_MAX)
-		return snprintf(why, len, "expected bytes (0..%d), got \"%s\"", ILB_L7_INLINE_MAX, arg), -EINVAL;
-	*(unsigned *)field = v;
-	return 0;
+	if (!*arg) /* not 0: a value is wanted */
+		return snprintf(why, len, "expected %s, got \"\"", expected), -EINVAL;
+	return store_number(arg, field, sizeof(unsigned), 0, ILB_L7_INLINE_MAX, expected, why, len);
 }
 
 static int more_verbose(const char *arg, void *field, char *why, size_t len)
