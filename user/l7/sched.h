@@ -138,7 +138,7 @@ int ilb_sched_commit(struct ilb_sched *s, const struct ilb_sched_req *req, struc
 		     int index);
 
 /* The SCHED filters and scorers over every pod, whatever the policy, into out[0..n) (for
- * debugging views and tests). Returns the number of candidates or -EINVAL. */
+ * debugging views and tests). Returns the number of candidates, -EINVAL or -ENOMEM. */
 int ilb_sched_explain(struct ilb_sched *s, const struct ilb_sched_req *req, const struct ilb_sched_pod *pods,
 		      int n, uint64_t now_ns, struct ilb_sched_eval *out);
 
