@@ -1,5 +1,5 @@
-/* agent.c - inferlb-agent: wires the sources, the scraper, the reconciler, the L4 lane,
- * the control socket and the exporter into one epoll loop. No logic of its own lives here. */
+/* main.c - inferlb-agent: its flags (one option table for parsing and --help), and the wiring
+ * of the sources, scraper, reconciler, lanes, control socket and exporter into one epoll loop. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
