@@ -67,6 +67,14 @@ static void response_failed(struct ilb_l7 *l7, struct l7_client *c, uint64_t ker
 		l7_client_close(l7, c);
 }
 
+/* The response ends with its client's connection: the pod is let go, the client closed. */
+static void close_client(struct ilb_l7 *l7, struct l7_client *c)
+{
+	if (c->req.backend)
+		l7_backend_release(l7, c->req.backend, false);
+	l7_client_close(l7, c);
+}
+
 void l7_response_end(struct ilb_l7 *l7, struct l7_client *c, enum l7_end how, uint64_t kernel_bytes)
 {
 	switch (how) {
@@ -91,13 +99,11 @@ void l7_response_end(struct ilb_l7 *l7, struct l7_client *c, enum l7_end how, ui
 		response_failed(l7, c, kernel_bytes, "the model server closed the connection");
 		return;
 	case L7_END_BROKEN:
-	case L7_END_CUT:
 	case L7_END_CLIENT_UNREACHABLE:
-		l7_count(l7, how == L7_END_BROKEN ? ILB_L7_BAD_GATEWAY :
-			  how == L7_END_CLIENT_UNREACHABLE ? ILB_L7_CLIENT_GONE : ILB_L7__COUNT);
-		if (c->req.backend)
-			l7_backend_release(l7, c->req.backend, false);
-		l7_client_close(l7, c);
+		l7_count(l7, how == L7_END_BROKEN ? ILB_L7_BAD_GATEWAY : ILB_L7_CLIENT_GONE);
+		/* fallthrough */
+	case L7_END_CUT:
+		close_client(l7, c);
 		return;
 	case L7_END_CLIENT_GONE:
 	case L7_END_STALLED:
