@@ -99,22 +99,15 @@ void l7_response_end(struct ilb_l7 *l7, struct l7_client *c, enum l7_end how, ui
 		response_failed(l7, c, kernel_bytes, "the model server closed the connection");
 		return;
 	case L7_END_BROKEN:
-		l7_count(l7, ILB_L7_BAD_GATEWAY);
-		close_client(l7, c);
-		return;
+	case L7_END_CLIENT_UNREACHABLE:
+		l7_count(l7, how == L7_END_BROKEN ? ILB_L7_BAD_GATEWAY : ILB_L7_CLIENT_GONE);
+		/* fallthrough */
 	case L7_END_CUT:
 		close_client(l7, c);
 		return;
-	case L7_END_CLIENT_UNREACHABLE:
-		l7_count(l7, ILB_L7_CLIENT_GONE);
-		close_client(l7, c);
-		return;
 	case L7_END_CLIENT_GONE:
-		l7_count(l7, ILB_L7_CLIENT_GONE);
-		l7_client_free(l7, c);
-		return;
 	case L7_END_STALLED:
-		l7_count(l7, ILB_L7_STALLED);
+		l7_count(l7, how == L7_END_STALLED ? ILB_L7_STALLED : ILB_L7_CLIENT_GONE);
 		l7_client_free(l7, c);
 		return;
 	}
