@@ -1,5 +1,5 @@
-/* manifest_fixture.h - shared by the decoder, store and manifest tests: reading fixtures
- * and decoding one YAML document into an object. */
+/* manifest_fixture.h - shared by the decoder, store and manifest tests: reading fixtures,
+ * decoding one YAML document into an object, checking the decoder refuses bad ones. */
 #ifndef ILB_TEST_MANIFEST_FIXTURE_H
 #define ILB_TEST_MANIFEST_FIXTURE_H
 
@@ -75,6 +75,36 @@ static inline void decode_fixture(const char *name, int index, struct ilb_object
 	free(text);
 	if (ret != 0)
 		fail_msg("%s document %d: expected 0, got %d (%s)", name, index, ret, err);
+}
+
+/* A document the decoder must refuse with -EINVAL. */
+struct invalid_case {
+	const char *desc;
+	const char *yaml;
+	const char *expected; /* the error starts with this */
+};
+
+/* Decodes each case; every one not refused as expected is reported, then the test fails. */
+static inline void expect_invalid_cases(const struct invalid_case *cases, size_t n)
+{
+	int failures = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct invalid_case *c = &cases[i];
+		struct ilb_object obj;
+		char err[256] = "";
+		int ret = decode_yaml_doc(c->yaml, 0, &obj, err, sizeof(err));
+
+		if (ret != -EINVAL || strncmp(err, c->expected, strlen(c->expected)) != 0) {
+			print_error("%s: expected -EINVAL \"%s...\", got %d \"%s\"\n", c->desc, c->expected, ret, err);
+			failures++;
+		}
+		if (ret == 0)
+			ilb_object_free(&obj);
+		else /* a failed decode leaves nothing to free */
+			assert_int_equal(obj.kind, ILB_KIND_NONE);
+	}
+	assert_int_equal(failures, 0);
 }
 
 #endif

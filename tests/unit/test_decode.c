@@ -292,12 +292,6 @@ static void test_unknown_fields_ignored(void **state)
 #define POD_HEAD "apiVersion: v1\nkind: Pod\n"
 #define GW_HEAD "apiVersion: gateway.networking.k8s.io/v1\n"
 
-struct invalid_case {
-	const char *desc;
-	const char *yaml;
-	const char *expected; /* the error starts with this */
-};
-
 static const struct invalid_case invalid_cases[] = {
 	{ "port 0", POOL_HEAD "spec: {selector: {matchLabels: {app: x}}, targetPorts: [{number: 0}]}",
 	  "spec.targetPorts[0].number: must be 1..65535" },
@@ -450,24 +444,7 @@ static const struct invalid_case invalid_cases[] = {
 
 static void test_invalid_fields(void **state)
 {
-	int failures = 0;
-
-	for (size_t i = 0; i < sizeof(invalid_cases) / sizeof(invalid_cases[0]); i++) {
-		const struct invalid_case *c = &invalid_cases[i];
-		struct ilb_object obj;
-		char err[256] = "";
-		int ret = decode_yaml_doc(c->yaml, 0, &obj, err, sizeof(err));
-
-		if (ret != -EINVAL || strncmp(err, c->expected, strlen(c->expected)) != 0) {
-			print_error("%s: expected -EINVAL \"%s...\", got %d \"%s\"\n", c->desc, c->expected, ret, err);
-			failures++;
-		}
-		if (ret == 0)
-			ilb_object_free(&obj);
-		/* a failed decode leaves nothing to free */
-		assert_int_equal(obj.kind, ret == 0 ? obj.kind : ILB_KIND_NONE);
-	}
-	assert_int_equal(failures, 0);
+	expect_invalid_cases(invalid_cases, sizeof(invalid_cases) / sizeof(invalid_cases[0]));
 }
 
 /* ---- YAML ---- */

@@ -288,12 +288,6 @@ static void test_status_wins_over_spec(void **state)
 
 /* ---- bad fields: each named by its path ---- */
 
-struct invalid_case {
-	const char *desc;
-	const char *yaml;
-	const char *expected; /* the error starts with this */
-};
-
 #define META_WITH(extra)                                                                            \
 	KSVC_HEAD "metadata: {name: qwen, annotations: {knative.aliyun.com/ai-gateway: inference" extra \
 		  "}}\n"
@@ -373,24 +367,7 @@ static const struct invalid_case invalid_cases[] = {
 
 static void test_invalid_fields(void **state)
 {
-	int failures = 0;
-
-	for (size_t i = 0; i < sizeof(invalid_cases) / sizeof(invalid_cases[0]); i++) {
-		const struct invalid_case *c = &invalid_cases[i];
-		struct ilb_object obj;
-		char err[256] = "";
-		int ret = decode_yaml_doc(c->yaml, 0, &obj, err, sizeof(err));
-
-		if (ret != -EINVAL || strncmp(err, c->expected, strlen(c->expected)) != 0) {
-			print_error("%s: expected -EINVAL \"%s...\", got %d \"%s\"\n", c->desc, c->expected, ret, err);
-			failures++;
-		}
-		if (ret == 0)
-			ilb_object_free(&obj);
-		else
-			assert_int_equal(obj.kind, ILB_KIND_NONE);
-	}
-	assert_int_equal(failures, 0);
+	expect_invalid_cases(invalid_cases, sizeof(invalid_cases) / sizeof(invalid_cases[0]));
 }
 
 /* ---- what the store derives ---- */
