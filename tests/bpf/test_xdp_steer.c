@@ -3,7 +3,6 @@
  * by building the expected frame from scratch. With --bench, measures ns per packet
  * (SYN, known flow) against the parse-and-pass floor, repeat = 1 in a loop. */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,8 +17,8 @@
 #include "tc_reverse_nat.skel.h"
 #include "xdp_floor.skel.h"
 #include "bpf/frame.h"
+#include "bpf/tap.h"
 
-static int test_num, test_failed;
 static struct ilb_maps maps;
 static struct tc_reverse_nat *rnat;
 static int prog_fd, tc_fd;
@@ -39,21 +38,6 @@ enum { POOL_MAIN = 1, POOL_EMPTY = 2, POOL_V6 = 3, POOL_DRAIN = 4 };
 
 static const char *const backend_ip[] = { NULL, "10.1.0.1", "10.1.0.2", "fd00:1::1", "10.1.0.4", "10.1.0.5",
 					  "10.1.0.6" };
-
-static void ok(bool pass, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void ok(bool pass, const char *fmt, ...)
-{
-	va_list ap;
-
-	test_num++;
-	if (!pass)
-		test_failed++;
-	printf("%sok %d - ", pass ? "" : "not ", test_num);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-}
 
 static void hexdump(const char *label, const uint8_t *p, size_t len)
 {
@@ -643,7 +627,7 @@ int main(int argc, char **argv)
 	test_maglev_fallback();
 	test_drain_and_empty();
 	test_reverse_nat();
-	printf("# %d passed, %d failed\n", test_num - test_failed, test_failed);
+	tap_summary();
 	rc = test_failed ? 1 : 0;
 out:
 	tc_reverse_nat__destroy(rnat);
