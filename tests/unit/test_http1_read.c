@@ -258,6 +258,16 @@ static void expect_result(const struct ilb_http_limits *lim, const char *in, int
 	}
 }
 
+/* expect_result on a request to "/" with n_headers fields X-i of value_len bytes, then tail. */
+static void expect_with_headers(const struct ilb_http_limits *lim, int n_headers, size_t value_len, const char *tail,
+				int want_res, int want_status, const char *what)
+{
+	char *in = make_request("/", n_headers, value_len, tail);
+
+	expect_result(lim, in, want_res, want_status, what);
+	free(in);
+}
+
 static void test_limit_request_line(void **state)
 {
 	/* "POST " + target + " HTTP/1.1" is exactly max_line, then one more */
@@ -281,13 +291,8 @@ static void test_limit_request_line(void **state)
 static void test_limit_header_line(void **state)
 {
 	/* "X-0: " + value is a line of 5 + value_len */
-	char *in = make_request("/", 1, 59, "\r\n");
-
-	expect_result(&small, in, ILB_HTTP_DONE, 0, "header line of max_line");
-	free(in);
-	in = make_request("/", 1, 60, "\r\n");
-	expect_result(&small, in, ILB_HTTP_ERROR, 431, "header line over max_line");
-	free(in);
+	expect_with_headers(&small, 1, 59, "\r\n", ILB_HTTP_DONE, 0, "header line of max_line");
+	expect_with_headers(&small, 1, 60, "\r\n", ILB_HTTP_ERROR, 431, "header line over max_line");
 }
 
 static void test_limit_head(void **state)
@@ -300,25 +305,16 @@ static void test_limit_head(void **state)
 	assert_int_equal(strlen(in), lim.max_head);
 	expect_result(&lim, in, ILB_HTTP_DONE, 0, "head of max_head");
 	free(in);
-	in = make_request("/", 4, 51, "\r\n");
-	expect_result(&lim, in, ILB_HTTP_ERROR, 431, "head over max_head");
-	free(in);
+	expect_with_headers(&lim, 4, 51, "\r\n", ILB_HTTP_ERROR, 431, "head over max_head");
 	/* a head that never ends is refused once max_head bytes are in */
-	in = make_request("/", 4, 50, "X-5: 1");
-	expect_result(&lim, in, ILB_HTTP_ERROR, 431, "endless head");
-	free(in);
+	expect_with_headers(&lim, 4, 50, "X-5: 1", ILB_HTTP_ERROR, 431, "endless head");
 }
 
 static void test_limit_header_count(void **state)
 {
 	/* Host is one of the max_headers */
-	char *in = make_request("/", 3, 1, "\r\n");
-
-	expect_result(&small, in, ILB_HTTP_DONE, 0, "max_headers fields");
-	free(in);
-	in = make_request("/", 4, 1, "\r\n");
-	expect_result(&small, in, ILB_HTTP_ERROR, 431, "more than max_headers fields");
-	free(in);
+	expect_with_headers(&small, 3, 1, "\r\n", ILB_HTTP_DONE, 0, "max_headers fields");
+	expect_with_headers(&small, 4, 1, "\r\n", ILB_HTTP_ERROR, 431, "more than max_headers fields");
 }
 
 static void test_limit_body(void **state)
