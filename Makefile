@@ -61,7 +61,7 @@ $(error $(missing_cmd) not found: run `make deps` as root)
 endif
 # The preprocessor stops at the first header it cannot find and names it (\043 is printf's #).
 missing_header := $(shell printf '$(foreach h,$(REQ_HEADERS),\043include <$(h)>\n)' | \
-	$(CC) -E -I/usr/share/include/llhttp -x c - -o /dev/null 2>&1 | \
+	LC_ALL=C $(CC) -E -I/usr/share/include/llhttp -x c - -o /dev/null 2>&1 | \
 	sed -n 's/.*fatal error: \([^:]*\): .*/\1/p')
 ifneq ($(missing_header),)
 $(error header $(missing_header) not found: run `make deps` as root)
