@@ -239,27 +239,31 @@ static int send_and_pick(const struct frame_spec *s, struct run_result *r)
 	return output_backend(r, s->family, s->vlan);
 }
 
-static void test_p2c(void)
+/* Sends n SYNs to vip:80 from source ports first_port.. and counts them by backend (0: none). */
+static void count_syns(const char *vip, uint16_t first_port, int n, int counts[8])
 {
 	struct frame_spec s;
 	struct run_result r;
-	int counts[8] = { 0 };
 
-	for (int i = 0; i < 64; i++) {
-		spec_init(&s, 4, VIP4, 10000 + i, 80, 0x02);
+	memset(counts, 0, 8 * sizeof(counts[0]));
+	for (int i = 0; i < n; i++) {
+		spec_init(&s, 4, vip, first_port + i, 80, 0x02);
 		counts[send_and_pick(&s, &r)]++;
 	}
+}
+
+static void test_p2c(void)
+{
+	int counts[8];
+
+	count_syns(VIP4, 10000, 64, counts);
 	ok(counts[1] == 64, "64 SYNs go to the less loaded of two backends (expected 64 on backend 1, got %d/%d)",
 	   counts[1], counts[2]);
 
 	/* Equal load: the Maglev candidate wins, so both backends get flows. */
 	struct backend b2 = make_backend(2, 0, ILB_BACKEND_READY, POOL_MAIN);
 	ilb_maps_backend_set(&maps, 2, &b2);
-	memset(counts, 0, sizeof(counts));
-	for (int i = 0; i < 200; i++) {
-		spec_init(&s, 4, VIP4, 11000 + i, 80, 0x02);
-		counts[send_and_pick(&s, &r)]++;
-	}
+	count_syns(VIP4, 11000, 200, counts);
 	ok(counts[1] > 50 && counts[2] > 50, "equal load spreads new flows (backend 1: %d, backend 2: %d of 200)",
 	   counts[1], counts[2]);
 	b2.load_score = 500000;
@@ -412,23 +416,15 @@ static void test_maglev_fallback(void)
 static void test_drain_and_empty(void)
 {
 	struct frame_spec s;
-	struct run_result r;
-	int counts[8] = { 0 };
+	int counts[8];
 
-	for (int i = 0; i < 100; i++) {
-		spec_init(&s, 4, VIP4_DRAIN, 17000 + i, 80, 0x02);
-		counts[send_and_pick(&s, &r)]++;
-	}
+	count_syns(VIP4_DRAIN, 17000, 100, counts);
 	ok(counts[4] == 0 && counts[5] == 100,
 	   "a draining backend gets no SYN even when idle (expected 0/100, got %d/%d)", counts[4], counts[5]);
 
 	/* A stale slot naming a draining backend is skipped by the state check. */
 	publish(POOL_DRAIN, (uint32_t[]){ 4, 5 }, 2, (uint32_t[]){ 4, 5 }, 2);
-	memset(counts, 0, sizeof(counts));
-	for (int i = 0; i < 100; i++) {
-		spec_init(&s, 4, VIP4_DRAIN, 17200 + i, 80, 0x02);
-		counts[send_and_pick(&s, &r)]++;
-	}
+	count_syns(VIP4_DRAIN, 17200, 100, counts);
 	ok(counts[4] == 0 && counts[5] == 100, "a draining backend in the ready set is still skipped (got %d/%d)",
 	   counts[4], counts[5]);
 
