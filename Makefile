@@ -53,6 +53,36 @@ TEST_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 
+# A build needs these; on a machine without one, every build target stops at once and says so
+# (`make deps`, as root, installs them all). Goals that build nothing, or install first, skip it.
+NEEDS_NOTHING := deps clean demo demo-up demo-down
+REQ_CMDS      := $(firstword $(CC)) $(firstword $(CLANG)) $(firstword $(BPFTOOL)) ar
+REQ_HEADERS   := bpf/libbpf.h xdp/libxdp.h libelf.h zlib.h libmnl/libmnl.h cjson/cJSON.h curl/curl.h \
+                 xxhash.h yaml.h microhttpd.h cmocka.h ncursesw/curses.h llhttp.h
+ifneq ($(filter-out $(NEEDS_NOTHING),$(or $(MAKECMDGOALS),all)),)
+missing_cmd := $(firstword $(foreach c,$(REQ_CMDS),$(if $(shell command -v $(c)),,$(c))))
+ifneq ($(missing_cmd),)
+$(error $(missing_cmd) not found: run `make deps` as root)
+endif
+# The preprocessor stops at the first header it cannot find and names it (\043 is printf's #).
+missing_header := $(shell printf '$(foreach h,$(REQ_HEADERS),\043include <$(h)>\n)' | \
+	LC_ALL=C $(CC) -E -I/usr/share/include/llhttp -x c - -o /dev/null 2>&1 | \
+	sed -n 's/.*fatal error: \([^:]*\): .*/\1/p')
+ifneq ($(missing_header),)
+$(error header $(missing_header) not found: run `make deps` as root)
+endif
+ifeq ($(LLHTTP_SRCS),)
+$(error llhttp sources (/usr/share/llhttp/*.c) not found: run `make deps` as root)
+endif
+endif
+# The fuzzers link clang's libFuzzer runtime (libclang-rt).
+ifneq ($(filter fuzz test,$(MAKECMDGOALS)),)
+ifneq ($(shell echo 'int LLVMFuzzerTestOneInput(const char *d, long n) { return 0; }' | \
+	$(CLANG) -fsanitize=fuzzer -x c - -o /dev/null >/dev/null 2>&1 && echo ok),ok)
+$(error $(CLANG) cannot link -fsanitize=fuzzer (libclang-rt): run `make deps` as root)
+endif
+endif
+
 .DELETE_ON_ERROR:
 .SECONDARY:
 .PHONY: all deps test test-unit test-e2e bench bench-xdp demo demo-up demo-down clean fuzz vmtest

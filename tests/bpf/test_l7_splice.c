@@ -24,28 +24,13 @@
 #include "inferlb.h"
 #include "kern/maps.h"
 #include "kern/l7_kern.h"
+#include "bpf/tap.h"
 
-static int test_num, test_failed;
 static struct ilb_maps maps;
 static struct ilb_l7_kern kern;
 static struct ring_buffer *ring;
 static struct l7_event events[64];
 static int n_events;
-
-static void ok(bool pass, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void ok(bool pass, const char *fmt, ...)
-{
-	va_list ap;
-
-	test_num++;
-	if (!pass)
-		test_failed++;
-	printf("%sok %d - ", pass ? "" : "not ", test_num);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-}
 
 /* The bytes the PART_INLINE and DONE_INLINE events carried since inline_len was last zeroed */
 static char inline_data[ILB_L7_INLINE_MAX];
@@ -769,6 +754,6 @@ out:
 	ilb_maps_close(&maps);
 	ilb_maps_unpin(pin_dir);
 done:
-	printf("# %d passed, %d failed\n", test_num - test_failed, test_failed);
+	tap_summary();
 	return rc;
 }

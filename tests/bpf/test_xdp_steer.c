@@ -3,7 +3,6 @@
  * by building the expected frame from scratch. With --bench, measures ns per packet
  * (SYN, known flow) against the parse-and-pass floor, repeat = 1 in a loop. */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,8 +17,8 @@
 #include "tc_reverse_nat.skel.h"
 #include "xdp_floor.skel.h"
 #include "bpf/frame.h"
+#include "bpf/tap.h"
 
-static int test_num, test_failed;
 static struct ilb_maps maps;
 static struct tc_reverse_nat *rnat;
 static int prog_fd, tc_fd;
@@ -39,21 +38,6 @@ enum { POOL_MAIN = 1, POOL_EMPTY = 2, POOL_V6 = 3, POOL_DRAIN = 4 };
 
 static const char *const backend_ip[] = { NULL, "10.1.0.1", "10.1.0.2", "fd00:1::1", "10.1.0.4", "10.1.0.5",
 					  "10.1.0.6" };
-
-static void ok(bool pass, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void ok(bool pass, const char *fmt, ...)
-{
-	va_list ap;
-
-	test_num++;
-	if (!pass)
-		test_failed++;
-	printf("%sok %d - ", pass ? "" : "not ", test_num);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-}
 
 static void hexdump(const char *label, const uint8_t *p, size_t len)
 {
@@ -255,27 +239,31 @@ static int send_and_pick(const struct frame_spec *s, struct run_result *r)
 	return output_backend(r, s->family, s->vlan);
 }
 
-static void test_p2c(void)
+/* Sends n SYNs to vip:80 from source ports first_port.. and counts them by backend (0: none). */
+static void count_syns(const char *vip, uint16_t first_port, int n, int counts[8])
 {
 	struct frame_spec s;
 	struct run_result r;
-	int counts[8] = { 0 };
 
-	for (int i = 0; i < 64; i++) {
-		spec_init(&s, 4, VIP4, 10000 + i, 80, 0x02);
+	memset(counts, 0, 8 * sizeof(counts[0]));
+	for (int i = 0; i < n; i++) {
+		spec_init(&s, 4, vip, first_port + i, 80, 0x02);
 		counts[send_and_pick(&s, &r)]++;
 	}
+}
+
+static void test_p2c(void)
+{
+	int counts[8];
+
+	count_syns(VIP4, 10000, 64, counts);
 	ok(counts[1] == 64, "64 SYNs go to the less loaded of two backends (expected 64 on backend 1, got %d/%d)",
 	   counts[1], counts[2]);
 
 	/* Equal load: the Maglev candidate wins, so both backends get flows. */
 	struct backend b2 = make_backend(2, 0, ILB_BACKEND_READY, POOL_MAIN);
 	ilb_maps_backend_set(&maps, 2, &b2);
-	memset(counts, 0, sizeof(counts));
-	for (int i = 0; i < 200; i++) {
-		spec_init(&s, 4, VIP4, 11000 + i, 80, 0x02);
-		counts[send_and_pick(&s, &r)]++;
-	}
+	count_syns(VIP4, 11000, 200, counts);
 	ok(counts[1] > 50 && counts[2] > 50, "equal load spreads new flows (backend 1: %d, backend 2: %d of 200)",
 	   counts[1], counts[2]);
 	b2.load_score = 500000;
@@ -428,23 +416,15 @@ static void test_maglev_fallback(void)
 static void test_drain_and_empty(void)
 {
 	struct frame_spec s;
-	struct run_result r;
-	int counts[8] = { 0 };
+	int counts[8];
 
-	for (int i = 0; i < 100; i++) {
-		spec_init(&s, 4, VIP4_DRAIN, 17000 + i, 80, 0x02);
-		counts[send_and_pick(&s, &r)]++;
-	}
+	count_syns(VIP4_DRAIN, 17000, 100, counts);
 	ok(counts[4] == 0 && counts[5] == 100,
 	   "a draining backend gets no SYN even when idle (expected 0/100, got %d/%d)", counts[4], counts[5]);
 
 	/* A stale slot naming a draining backend is skipped by the state check. */
 	publish(POOL_DRAIN, (uint32_t[]){ 4, 5 }, 2, (uint32_t[]){ 4, 5 }, 2);
-	memset(counts, 0, sizeof(counts));
-	for (int i = 0; i < 100; i++) {
-		spec_init(&s, 4, VIP4_DRAIN, 17200 + i, 80, 0x02);
-		counts[send_and_pick(&s, &r)]++;
-	}
+	count_syns(VIP4_DRAIN, 17200, 100, counts);
 	ok(counts[4] == 0 && counts[5] == 100, "a draining backend in the ready set is still skipped (got %d/%d)",
 	   counts[4], counts[5]);
 
@@ -643,7 +623,7 @@ int main(int argc, char **argv)
 	test_maglev_fallback();
 	test_drain_and_empty();
 	test_reverse_nat();
-	printf("# %d passed, %d failed\n", test_num - test_failed, test_failed);
+	tap_summary();
 	rc = test_failed ? 1 : 0;
 out:
 	tc_reverse_nat__destroy(rnat);

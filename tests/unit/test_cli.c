@@ -267,6 +267,17 @@ static cJSON *parse_json_output(const struct run *r)
 	return doc;
 }
 
+/* Runs `inferlb COMMAND` and checks that it exits 0 printing each line of want (NULL-ended). */
+static void assert_prints_lines(const char *command, const char *const *want)
+{
+	struct run r = run_cli(command, NULL);
+
+	assert_int_equal(r.exit_code, 0);
+	for (; *want; want++)
+		assert_contains(r.out, *want);
+	run_free(&r);
+}
+
 /* ---- agent commands --------------------------------------------------------------------------- */
 
 static void test_status_text_shows_version_lanes_and_sources(void **state)
@@ -314,13 +325,14 @@ static void test_status_pretty_json_spans_lines(void **state)
 
 static void test_pools_text_table(void **state)
 {
-	struct run r = run_cli("pools", NULL);
+	static const char *const want[] = {
+		"POOL            ID  VIP              FAILURE   READY  CONCURRENCY  PENDING  DERIVED FROM            VIA\n",
+		"default/qwen     1  10.96.0.50:8000  FailOpen    2/3            4        0  -                       pods\n",
+		"default/smollm   2  -                FailOpen    0/0            1        0  Service default/smollm  activator\n",
+		NULL,
+	};
 
-	assert_int_equal(r.exit_code, 0);
-	assert_contains(r.out, "POOL            ID  VIP              FAILURE   READY  CONCURRENCY  PENDING  DERIVED FROM            VIA\n");
-	assert_contains(r.out, "default/qwen     1  10.96.0.50:8000  FailOpen    2/3            4        0  -                       pods\n");
-	assert_contains(r.out, "default/smollm   2  -                FailOpen    0/0            1        0  Service default/smollm  activator\n");
-	run_free(&r);
+	assert_prints_lines("pools", want);
 }
 
 static void test_pools_json_array(void **state)
@@ -357,13 +369,14 @@ static void test_aliases_and_prefixes_reach_the_same_command(void **state)
 
 static void test_backends_text_table(void **state)
 {
-	struct run r = run_cli("backends", NULL);
+	static const char *const want[] = {
+		"POOL          POD             IP:PORT          STATE     QUEUE  RUN   KV%   SCORE    AGE  INFL  CONNS\n",
+		"default/qwen  default/qwen-1  10.200.1.2:8000  ready         0    2  12.5   12000   31ms     2      5\n",
+		"default/qwen  default/qwen-2  10.200.1.3:8000  draining      4    1  50.0  500000  never     0      1\n",
+		NULL,
+	};
 
-	assert_int_equal(r.exit_code, 0);
-	assert_contains(r.out, "POOL          POD             IP:PORT          STATE     QUEUE  RUN   KV%   SCORE    AGE  INFL  CONNS\n");
-	assert_contains(r.out, "default/qwen  default/qwen-1  10.200.1.2:8000  ready         0    2  12.5   12000   31ms     2      5\n");
-	assert_contains(r.out, "default/qwen  default/qwen-2  10.200.1.3:8000  draining      4    1  50.0  500000  never     0      1\n");
-	run_free(&r);
+	assert_prints_lines("backends", want);
 }
 
 static void test_backends_pool_argument_reaches_the_agent(void **state)

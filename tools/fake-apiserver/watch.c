@@ -214,10 +214,24 @@ out:
 	return n;
 }
 
+/* What a watcher owns: its queued chunks, selectors and namespace. */
+static void watcher_destroy(struct watcher *w)
+{
+	struct chunk *c;
+
+	while ((c = w->head)) {
+		w->head = c->next;
+		free(c);
+	}
+	selector_free(w->lsel);
+	selector_free(w->fsel);
+	free(w->ns);
+	free(w);
+}
+
 static void watcher_free(void *cls)
 {
 	struct watcher *w = cls;
-	struct chunk *c;
 
 	store_lock();
 	if (w->prev)
@@ -229,14 +243,7 @@ static void watcher_free(void *cls)
 	n_watchers--;
 	stats.watches_active = (unsigned long)n_watchers;
 	store_unlock();
-	while ((c = w->head)) {
-		w->head = c->next;
-		free(c);
-	}
-	selector_free(w->lsel);
-	selector_free(w->fsel);
-	free(w->ns);
-	free(w);
+	watcher_destroy(w);
 }
 
 static void initial_events(struct watcher *w, bool end_bookmark)
@@ -314,18 +321,8 @@ struct MHD_Response *watch_start(struct MHD_Connection *conn, struct watch_req *
 	stats.watches_active = (unsigned long)n_watchers;
 	return resp;
 fail:
-	if (w) {
-		struct chunk *c;
-
-		while ((c = w->head)) {
-			w->head = c->next;
-			free(c);
-		}
-		selector_free(w->lsel);
-		selector_free(w->fsel);
-		free(w->ns);
-		free(w);
-	}
+	if (w)
+		watcher_destroy(w);
 	return NULL;
 }
 

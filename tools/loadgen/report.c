@@ -13,10 +13,7 @@ static const char *const metric_label[M_MAX] = { "TTFT", "TPOT", "E2E" };
 struct summary {
 	size_t total, ok;
 	size_t by_err[LG_ERR_MAX];
-	struct {
-		int status;
-		size_t n;
-	} status[LG_MAX_STATUS];
+	struct lg_status_count status[LG_MAX_STATUS]; /* the HTTP statuses of LG_ERR_STATUS */
 	int n_status;
 	uint64_t in_tokens, out_tokens, bytes_sent, bytes_recv;
 	double elapsed_s, req_per_s, out_tok_per_s, in_tok_per_s, offered_qps;
@@ -25,18 +22,10 @@ struct summary {
 
 static void count_status(struct summary *s, int status)
 {
-	int i;
+	struct lg_status_count *row = lg_status_row(s->status, &s->n_status, status);
 
-	for (i = 0; i < s->n_status; i++)
-		if (s->status[i].status == status)
-			break;
-	if (i == s->n_status) {
-		if (i == LG_MAX_STATUS)
-			return;
-		s->n_status++;
-		s->status[i].status = status;
-	}
-	s->status[i].n++;
+	if (row)
+		row->count++;
 }
 
 static void summarize(const struct lg_stats *st, struct summary *s)
@@ -96,7 +85,7 @@ void report_text(FILE *f, const struct lg_config *cfg, const struct lg_stats *st
 	if (s.total > s.ok) {
 		fprintf(f, "errors:    ");
 		for (int i = 0; i < s.n_status; i++)
-			fprintf(f, " http %d: %zu;", s.status[i].status, s.status[i].n);
+			fprintf(f, " http %d: %zu;", s.status[i].status, s.status[i].count);
 		for (int e = LG_ERR_CONNECT; e < LG_ERR_MAX; e++)
 			if (s.by_err[e])
 				fprintf(f, " %s: %zu;", lg_err_name(e), s.by_err[e]);
@@ -221,7 +210,7 @@ int report_json(const char *path, const struct lg_config *cfg, const struct lg_s
 		 s.elapsed_s, (unsigned long long)st->issued, s.total, s.ok, s.total - s.ok);
 	buf_addf(&b, ",\"errors\":{\"total\":%zu,\"by_status\":{", s.total - s.ok);
 	for (int i = 0; i < s.n_status; i++)
-		buf_addf(&b, "%s\"%d\":%zu", i ? "," : "", s.status[i].status, s.status[i].n);
+		buf_addf(&b, "%s\"%d\":%zu", i ? "," : "", s.status[i].status, s.status[i].count);
 	buf_adds(&b, "}");
 	for (int e = LG_ERR_CONNECT; e < LG_ERR_MAX; e++)
 		buf_addf(&b, ",\"%s\":%zu", lg_err_name(e), s.by_err[e]);

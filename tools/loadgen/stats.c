@@ -32,26 +32,30 @@ int stats_add(struct lg_stats *s, const struct lg_record *r)
 	return 0;
 }
 
+struct lg_status_count *lg_status_row(struct lg_status_count *rows, int *n, int status)
+{
+	for (int i = 0; i < *n; i++)
+		if (rows[i].status == status)
+			return &rows[i];
+	if (*n == LG_MAX_STATUS)
+		return NULL;
+	memset(&rows[*n], 0, sizeof(rows[*n]));
+	rows[*n].status = status;
+	return &rows[(*n)++];
+}
+
 void stats_error_sample(struct lg_stats *s, int status, const char *msg, size_t len)
 {
-	int i;
+	struct lg_status_count *row = lg_status_row(s->status, &s->n_status, status);
 
-	for (i = 0; i < s->n_status; i++)
-		if (s->status[i].status == status)
-			break;
-	if (i == s->n_status) {
-		if (i == LG_MAX_STATUS)
-			return;
-		s->n_status++;
-		s->status[i].status = status;
-		s->status[i].msg[0] = '\0';
-	}
-	s->status[i].count++;
-	if (!s->status[i].msg[0] && msg && len) {
-		if (len >= sizeof(s->status[i].msg))
-			len = sizeof(s->status[i].msg) - 1;
-		memcpy(s->status[i].msg, msg, len);
-		s->status[i].msg[len] = '\0';
+	if (!row)
+		return;
+	row->count++;
+	if (!row->msg[0] && msg && len) {
+		if (len >= sizeof(row->msg))
+			len = sizeof(row->msg) - 1;
+		memcpy(row->msg, msg, len);
+		row->msg[len] = '\0';
 	}
 }
 

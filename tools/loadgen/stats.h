@@ -41,15 +41,18 @@ struct lg_dist {
 
 #define LG_MAX_STATUS 32
 
+/* A row of a table of statuses (HTTP status, or an error kind) and how often each came. */
+struct lg_status_count {
+	int status;
+	size_t count;
+	char msg[160]; /* a sample error message, when the table keeps them */
+};
+
 struct lg_stats {
 	struct lg_record *recs;
 	size_t n, cap;
 	/* one sample error message per status (or error kind), for the report */
-	struct {
-		int status;
-		size_t count;
-		char msg[160];
-	} status[LG_MAX_STATUS];
+	struct lg_status_count status[LG_MAX_STATUS];
 	int n_status;
 	uint64_t conns_opened, conns_closed_by_server, retries;
 	uint64_t issued;
@@ -59,6 +62,9 @@ struct lg_stats {
 
 const char *lg_err_name(enum lg_err e);
 int stats_add(struct lg_stats *s, const struct lg_record *r);
+/* The row of status among the *n rows of a table of LG_MAX_STATUS, added zeroed (*n grows)
+ * when it is new; NULL when the table is full. */
+struct lg_status_count *lg_status_row(struct lg_status_count *rows, int *n, int status);
 /* Keeps the first message seen for a status. */
 void stats_error_sample(struct lg_stats *s, int status, const char *msg, size_t len);
 /* The metric of one record in milliseconds, or < 0 when it does not apply. */

@@ -1,4 +1,5 @@
-/* http1.h - the L7 lane's HTTP/1.1 request reader, head re-serialiser and response builder.
+/* http1.h - the L7 lane's HTTP/1.1 request reader (http1_read.c), head re-serialiser and
+ * response builder (http1_write.c).
  *
  * The reader takes a client connection's bytes as they arrive and yields one request at a
  * time, copied out (head and body), so the caller can drop what was consumed. It is built on
@@ -22,9 +23,17 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 
 #include "llhttp.h"
+
+/* A token character (RFC 9110 5.6.2): what field names and transfer codings are made of. */
+static inline bool ilb_http_is_tchar(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       (c && strchr("!#$%&'*+-.^_`|~", c));
+}
 
 struct ilb_http_limits {
 	size_t max_line; /* request line, each header line, each chunk-size/trailer line */

@@ -1,5 +1,5 @@
-/* test_http1.c - the HTTP/1.1 request reader: framing, smuggling refusals, limits, Expect,
- * pipelining under every split of the input, and the heads and responses it writes. */
+/* test_http1_read.c - the HTTP/1.1 request reader: framing, smuggling refusals, limits, Expect,
+ * pipelining under every split of the input. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -258,6 +258,16 @@ static void expect_result(const struct ilb_http_limits *lim, const char *in, int
 	}
 }
 
+/* expect_result on a request to "/" with n_headers fields X-i of value_len bytes, then tail. */
+static void expect_with_headers(const struct ilb_http_limits *lim, int n_headers, size_t value_len, const char *tail,
+				int want_res, int want_status, const char *what)
+{
+	char *in = make_request("/", n_headers, value_len, tail);
+
+	expect_result(lim, in, want_res, want_status, what);
+	free(in);
+}
+
 static void test_limit_request_line(void **state)
 {
 	/* "POST " + target + " HTTP/1.1" is exactly max_line, then one more */
@@ -281,13 +291,8 @@ static void test_limit_request_line(void **state)
 static void test_limit_header_line(void **state)
 {
 	/* "X-0: " + value is a line of 5 + value_len */
-	char *in = make_request("/", 1, 59, "\r\n");
-
-	expect_result(&small, in, ILB_HTTP_DONE, 0, "header line of max_line");
-	free(in);
-	in = make_request("/", 1, 60, "\r\n");
-	expect_result(&small, in, ILB_HTTP_ERROR, 431, "header line over max_line");
-	free(in);
+	expect_with_headers(&small, 1, 59, "\r\n", ILB_HTTP_DONE, 0, "header line of max_line");
+	expect_with_headers(&small, 1, 60, "\r\n", ILB_HTTP_ERROR, 431, "header line over max_line");
 }
 
 static void test_limit_head(void **state)
@@ -300,25 +305,16 @@ static void test_limit_head(void **state)
 	assert_int_equal(strlen(in), lim.max_head);
 	expect_result(&lim, in, ILB_HTTP_DONE, 0, "head of max_head");
 	free(in);
-	in = make_request("/", 4, 51, "\r\n");
-	expect_result(&lim, in, ILB_HTTP_ERROR, 431, "head over max_head");
-	free(in);
+	expect_with_headers(&lim, 4, 51, "\r\n", ILB_HTTP_ERROR, 431, "head over max_head");
 	/* a head that never ends is refused once max_head bytes are in */
-	in = make_request("/", 4, 50, "X-5: 1");
-	expect_result(&lim, in, ILB_HTTP_ERROR, 431, "endless head");
-	free(in);
+	expect_with_headers(&lim, 4, 50, "X-5: 1", ILB_HTTP_ERROR, 431, "endless head");
 }
 
 static void test_limit_header_count(void **state)
 {
 	/* Host is one of the max_headers */
-	char *in = make_request("/", 3, 1, "\r\n");
-
-	expect_result(&small, in, ILB_HTTP_DONE, 0, "max_headers fields");
-	free(in);
-	in = make_request("/", 4, 1, "\r\n");
-	expect_result(&small, in, ILB_HTTP_ERROR, 431, "more than max_headers fields");
-	free(in);
+	expect_with_headers(&small, 3, 1, "\r\n", ILB_HTTP_DONE, 0, "max_headers fields");
+	expect_with_headers(&small, 4, 1, "\r\n", ILB_HTTP_ERROR, 431, "more than max_headers fields");
 }
 
 static void test_limit_body(void **state)
@@ -716,130 +712,6 @@ static void test_refusals_random_splits(void **state)
 	}
 }
 
-/* --- the head sent to the backend --- */
-
-static void test_write_head(void **state)
-{
-	static const char in[] = "POST /v1/completions HTTP/1.1\r\n"
-				 "Host: gw\r\n"
-				 "Connection: keep-alive, X-Hop, host\r\n"
-				 "Keep-Alive: timeout=5\r\n"
-				 "Proxy-Connection: keep-alive\r\n"
-				 "TE: trailers\r\n"
-				 "Upgrade: h2c\r\n"
-				 "Expect: 100-continue\r\n"
-				 "Trailer: X-T\r\n"
-				 "X-Hop: 1\r\n"
-				 "x-gateway-destination-endpoint: 6.6.6.6:1\r\n"
-				 "Authorization: Bearer k\r\n"
-				 "Transfer-Encoding: chunked\r\n"
-				 "Accept: */*\r\n"
-				 "\r\n"
-				 "2\r\n{}\r\n0\r\n\r\n";
-	static const char want[] = "POST /v1/completions HTTP/1.1\r\n"
-				   "Host: gw\r\n"
-				   "Authorization: Bearer k\r\n"
-				   "Accept: */*\r\n"
-				   "x-gateway-destination-endpoint: 10.1.2.3:8000\r\n"
-				   "Content-Length: 17\r\n"
-				   "Connection: keep-alive\r\n"
-				   "\r\n";
-	const struct ilb_http_header extra[] = {
-		{ .name = "x-gateway-destination-endpoint", .value = "10.1.2.3:8000" },
-	};
-	struct ilb_http_reader r;
-	char buf[1024];
-	size_t used;
-	ssize_t n;
-
-	ilb_http_reader_init(&r, NULL);
-	assert_int_equal(ilb_http_feed(&r, S(in), &used), ILB_HTTP_DONE);
-	n = ilb_http_write_head(&r.req, 17, extra, 1, buf, sizeof(buf));
-	assert_int_equal(n, sizeof(want) - 1);
-	assert_memory_equal(buf, want, n);
-	/* too small a buffer, at every size */
-	for (size_t cap = 0; cap < sizeof(want) - 1; cap++)
-		assert_int_equal(ilb_http_write_head(&r.req, 17, extra, 1, buf, cap), -ENOSPC);
-	ilb_http_reader_free(&r);
-}
-
-static void test_write_head_plain(void **state)
-{
-	struct ilb_http_reader r;
-	const struct ilb_http_header bad[] = { { .name = "X", .value = "a\r\nInjected: 1" } };
-	const struct ilb_http_header bad_name[] = { { .name = "X Y", .value = "1" } };
-	char buf[512];
-	size_t used;
-	ssize_t n;
-
-	ilb_http_reader_init(&r, NULL);
-	/* HTTP/1.0 stays 1.0; a GET without framing gets no Content-Length */
-	assert_int_equal(ilb_http_feed(&r, S("GET /v1/models HTTP/1.0\r\nAccept:  a \r\n\r\n"), &used), ILB_HTTP_DONE);
-	n = ilb_http_write_head(&r.req, 0, NULL, 0, buf, sizeof(buf));
-	assert_true(n > 0);
-	buf[n] = '\0';
-	assert_string_equal(buf, "GET /v1/models HTTP/1.0\r\nAccept: a\r\nConnection: keep-alive\r\n\r\n");
-	assert_int_equal(ilb_http_write_head(&r.req, 0, bad, 1, buf, sizeof(buf)), -EINVAL);
-	assert_int_equal(ilb_http_write_head(&r.req, 0, bad_name, 1, buf, sizeof(buf)), -EINVAL);
-	ilb_http_reader_next(&r);
-	/* the client's Content-Length is replaced by the new length */
-	assert_int_equal(ilb_http_feed(&r, S("POST / HTTP/1.1\r\nHost: h\r\ncontent-length: 2\r\n\r\n{}"), &used),
-			 ILB_HTTP_DONE);
-	n = ilb_http_write_head(&r.req, 25, NULL, 0, buf, sizeof(buf));
-	assert_true(n > 0);
-	buf[n] = '\0';
-	assert_string_equal(buf, "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 25\r\nConnection: keep-alive\r\n\r\n");
-	ilb_http_reader_free(&r);
-}
-
-/* --- responses --- */
-
-static void test_write_response(void **state)
-{
-	static const char body[] = "{\"error\":{}}";
-	static const char want[] = "HTTP/1.1 429 Too Many Requests\r\n"
-				   "Content-Type: application/json\r\n"
-				   "Content-Length: 12\r\n"
-				   "Retry-After: 1\r\n"
-				   "Connection: close\r\n"
-				   "\r\n"
-				   "{\"error\":{}}";
-	const struct ilb_http_header retry = { .name = "Retry-After", .value = "1" };
-	struct ilb_http_resp resp = {
-		.status = 429,
-		.content_type = "application/json",
-		.body = body,
-		.body_len = sizeof(body) - 1,
-		.extra = &retry,
-		.n_extra = 1,
-	};
-	char buf[256];
-	ssize_t n;
-
-	n = ilb_http_write_response(&resp, buf, sizeof(buf));
-	assert_int_equal(n, sizeof(want) - 1);
-	assert_memory_equal(buf, want, n);
-	assert_int_equal(ilb_http_write_response(&resp, buf, sizeof(want) - 2), -ENOSPC);
-
-	resp = (struct ilb_http_resp){ .status = 200, .reason = "Fine", .keep_alive = true };
-	n = ilb_http_write_response(&resp, buf, sizeof(buf));
-	assert_true(n > 0);
-	buf[n] = '\0';
-	assert_string_equal(buf, "HTTP/1.1 200 Fine\r\nContent-Length: 0\r\nConnection: keep-alive\r\n\r\n");
-	resp.reason = "Fine\r\nX: 1";
-	assert_int_equal(ilb_http_write_response(&resp, buf, sizeof(buf)), -EINVAL);
-}
-
-static void test_status_reasons(void **state)
-{
-	assert_string_equal(ilb_http_status_reason(400), "Bad Request");
-	assert_string_equal(ilb_http_status_reason(404), "Not Found");
-	assert_string_equal(ilb_http_status_reason(413), "Content Too Large");
-	assert_string_equal(ilb_http_status_reason(431), "Request Header Fields Too Large");
-	assert_string_equal(ilb_http_status_reason(503), "Service Unavailable");
-	assert_string_equal(ilb_http_status_reason(299), "Unknown");
-}
-
 /* A reader reused for many requests keeps working and frees a big body buffer. */
 static void test_reuse(void **state)
 {
@@ -889,10 +761,6 @@ int main(void)
 		cmocka_unit_test(test_pipeline_byte_by_byte),
 		cmocka_unit_test(test_pipeline_random_splits),
 		cmocka_unit_test(test_refusals_random_splits),
-		cmocka_unit_test(test_write_head),
-		cmocka_unit_test(test_write_head_plain),
-		cmocka_unit_test(test_write_response),
-		cmocka_unit_test(test_status_reasons),
 		cmocka_unit_test(test_reuse),
 	};
 
