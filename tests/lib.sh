@@ -1,4 +1,5 @@
-# lib.sh - shared by the shell tests: TAP output, network namespaces, cleanup.
+# lib.sh - shared by the shell tests: TAP output, cleanup; namespaces and processes from
+# tools/lib/topology.sh.
 # Every namespace and process a test starts carries the test's own prefix, and the
 # EXIT trap removes exactly those.
 
@@ -7,9 +8,9 @@ BUILD=${INFERLB_BUILD:-$ROOT/build}
 T_PREFIX=${T_PREFIX:-ilbt$$}
 T_NUM=0
 T_FAILED=0
-T_NETNS=()
-T_PIDS=()
-T_CLEANUP=()
+TOPO_PREFIX=$T_PREFIX
+# namespaces, bg, wait_for, on_cleanup and the topology of the e2e tests
+source "$ROOT/tools/lib/topology.sh"
 
 ok() {
 	T_NUM=$((T_NUM + 1))
@@ -37,47 +38,15 @@ check_cmd() {
 	if out=$("$@" 2>&1); then ok "$desc"; else not_ok "$desc" "command failed: $*" "${out:0:600}"; fi
 }
 
-# wait_for SECONDS CMD...: retries CMD every 50 ms until it succeeds.
-wait_for() {
-	local deadline=$((SECONDS + $1))
-	shift
-	while ! "$@" >/dev/null 2>&1; do
-		[ $SECONDS -ge $deadline ] && return 1
-		sleep 0.05
-	done
-}
-
-netns_add() {
-	ip netns add "$1" && T_NETNS+=("$1") && ip -n "$1" link set lo up
-}
-
-# bg NAME CMD...: starts CMD in the background and remembers its pid for cleanup.
-bg() {
-	local name=$1
-	shift
-	"$@" >>"$T_LOGDIR/$name.log" 2>&1 &
-	T_PIDS+=($!)
-	eval "PID_${name//[^a-zA-Z0-9_]/_}=$!"
-}
-
-on_cleanup() { T_CLEANUP+=("$*"); }
-
 t_cleanup() {
-	local i
-	for ((i = ${#T_CLEANUP[@]} - 1; i >= 0; i--)); do eval "${T_CLEANUP[$i]}" >/dev/null 2>&1; done
-	for pid in "${T_PIDS[@]}"; do kill "$pid" 2>/dev/null; done
-	sleep 0.1
-	for pid in "${T_PIDS[@]}"; do kill -9 "$pid" 2>/dev/null; done
-	for ns in "${T_NETNS[@]}"; do
-		ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null
-		ip netns del "$ns" 2>/dev/null
-	done
+	topo_cleanup
 	[ -n "${T_LOGDIR:-}" ] && [ -z "${KEEP_LOGS:-}" ] && rm -rf "$T_LOGDIR"
 	return 0
 }
 
 t_init() {
 	T_LOGDIR=$(mktemp -d "/tmp/$T_PREFIX.XXXX")
+	TOPO_LOG=$T_LOGDIR
 	trap t_cleanup EXIT
 	trap 'exit 130' INT TERM
 }

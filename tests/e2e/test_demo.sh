@@ -110,16 +110,8 @@ fi
 	# shellcheck disable=SC1090
 	source "$ENV_FILE" || exit 1
 	[ "$GATEWAY_PORT" == 8888 ] && [ -n "$GATEWAY_HOST" ] && [ -n "$CLIENT_NS" ] && [ -S "$CONTROL_SOCKET" ] && [ -d "$PIN_DIR" ] || exit 2
-	ip netns exec "$CLIENT_NS" curl -sS -m 20 "http://${GATEWAY_HOST}:8888/v1/chat/completions" \
-		-H "Host: qwen.default.example.com" \
-		-H "Content-Type: application/json" \
-		-d '{
-    "model": "/models/Qwen1.5-4B-Chat/",
-    "messages": [
-      {"role": "user", "content": "Explain Kubernetes in one sentence."}
-    ],
-    "max_tokens": 50
-  }'
+	# the guide's step 5 (tools/lib/topology.sh) to what demo.env names
+	NS_CLIENT=$CLIENT_NS GW=$GATEWAY_HOST GW_PORT=$GATEWAY_PORT seed_curl
 ) >"$T_LOGDIR/env_curl.out" 2>&1
 rc=$?
 if [ "$rc" -eq 0 ] && grep -q '"choices":\[{' "$T_LOGDIR/env_curl.out" && grep -q '"content":"' "$T_LOGDIR/env_curl.out"; then

@@ -5,61 +5,43 @@
 # Ready; the bounds answered 503 with Retry-After; a client that gives up leaves the queue),
 # traffic split, a tag's host, and Knative's config-domain ConfigMap changed at runtime.
 set -u
-source "$(dirname "$0")/../lib.sh"
-t_init
-source "$(dirname "$0")/l4_topology.sh"
 source "$(dirname "$0")/l7_topology.sh"
-on_cleanup topology_cleanup
-REPO=$(cd "$(dirname "$0")/../.." && pwd)
 
 # The seed's Service exactly as examples/seed has it, and the seed's Gateway with an address.
 write_kn() {
-	cp "$REPO/examples/seed/qwen-service.yaml" "$MANIFESTS/qwen-service.yaml"
-	knative_gateway_yaml >"$MANIFESTS/gateway.yaml.tmp"
-	mv "$MANIFESTS/gateway.yaml.tmp" "$MANIFESTS/gateway.yaml"
+	cp "$ROOT/examples/seed/qwen-service.yaml" "$MANIFESTS/qwen-service.yaml"
+	knative_gateway_yaml | put "$MANIFESTS/gateway.yaml"
 }
 
-# kn_pods "1 2" [QUEUE_PROXY]: the Service's pods, Ready; with a queue-proxy port when asked.
-kn_pods() {
-	local f=$MANIFESTS/pods.yaml.tmp i
-	: >"$f"
-	for i in $1; do
-		cat >>"$f" <<YAML
+# kn_traffic LINES: the seed's Service with LINES (its revisions' shares) as spec.traffic.
+kn_traffic() {
+	printf '%s\n  traffic:\n%s\n' "$(cat "$ROOT/examples/seed/qwen-service.yaml")" "$1" | put "$MANIFESTS/qwen-service.yaml"
+}
+
+# kn_pod_yaml NAME REVISION IP [CONTAINERS]: a Ready pod of the Service's revision REVISION;
+# CONTAINERS "vllm" declares vLLM's 8080, "queue-proxy" Knative's queue-proxy (8012) as well.
+kn_pod_yaml() {
+	cat <<YAML
 ---
 apiVersion: v1
 kind: Pod
 metadata:
-  name: qwen-00001-deployment-$i
+  name: $1
   namespace: default
   labels:
     serving.knative.dev/service: qwen
-    serving.knative.dev/revision: qwen-00001
-spec:
-  containers:
-  - name: vllm-container
-    ports:
-    - containerPort: 8080
+    serving.knative.dev/revision: $2
 YAML
-		[ -n "${2:-}" ] && cat >>"$f" <<YAML
-  - name: queue-proxy
-    ports:
-    - containerPort: 8012
-      name: queue-port
-YAML
-		cat >>"$f" <<YAML
-status:
-  podIP: 198.19.$i.2
-  conditions:
-  - type: Ready
-    status: "True"
-YAML
-	done
-	mv "$f" "$MANIFESTS/pods.yaml"
+	[ -z "${4:-}" ] || printf 'spec:\n  containers:\n  - name: vllm-container\n    ports:\n    - containerPort: 8080\n'
+	[ "${4:-}" != queue-proxy ] || printf '  - name: queue-proxy\n    ports:\n    - containerPort: 8012\n      name: queue-port\n'
+	printf 'status:\n  podIP: %s\n  conditions:\n  - type: Ready\n    status: "True"\n' "$3"
 }
 
-kn_curl() {
-	nc curl -s -m 30 "http://$GW:$GW_PORT/v1/chat/completions" -H "Host: qwen.default.example.com" \
-		-H "Content-Type: application/json" -d "$SEED_BODY" "$@"
+# kn_pods "1 2" [queue-proxy]: the Service's pods of revision qwen-00001, Ready.
+kn_pods() {
+	local i
+	for i in $1; do kn_pod_yaml "qwen-00001-deployment-$i" qwen-00001 "198.19.$i.2" "${2:-vllm}"; done |
+		put "$MANIFESTS/pods.yaml"
 }
 
 # ready_field FIELD: FIELD of the first ready backend.
@@ -71,19 +53,16 @@ for b in json.load(sys.stdin):
         print(b[sys.argv[1]]); break' "$1"
 }
 
-pending() {
-	$BUILD/inferlb --socket "$SOCK" pools -j | grep -o '"pending":[0-9]*' | cut -d: -f2 | paste -sd+ | bc
-}
+pending() { $BUILD/inferlb --socket "$SOCK" pools -j | jq '[.[].pending] | add'; }
 
 topology_up 2 || { not_ok "topology" "could not build the namespaces"; t_done; exit 1; }
 for i in 1 2; do
-	bg "sim$i" ip netns exec "${T_PREFIX}p$i" "$BUILD/vllm-sim" --host "198.19.$i.2" --port 8080 \
+	bg "sim$i" ip netns exec "$(pod_ns "$i")" "$BUILD/vllm-sim" --host "198.19.$i.2" --port 8080 \
 		--model "$SEED_MODEL" --time-scale 0.05
 done
 write_kn
 kn_pods "1"
-bg agent nsenter --net="/run/netns/$NS_NODE" "$BUILD/inferlb-agent" --manifests "$MANIFESTS" --iface uplink \
-	--pin-dir "$PIN_DIR" --socket "$SOCK" --metrics-addr off --keep --hold-timeout 3000 -v
+agent_start --hold-timeout 3000
 wait_for 10 nn_host test -S "$SOCK"
 
 pools=$($BUILD/inferlb --socket "$SOCK" pools -j)
@@ -147,41 +126,13 @@ sleep 0.3
 check_eq "a client that gives up while held leaves the queue" "0" "$(pending)"
 
 # Two revisions, traffic 70/30: measured over 1,000 requests.
-python3 - "$REPO/examples/seed/qwen-service.yaml" "$MANIFESTS/qwen-service.yaml" <<'PY'
-import sys
-text = open(sys.argv[1]).read().rstrip("\n")
-text += """
-  traffic:
-  - revisionName: qwen-00001
+kn_traffic '  - revisionName: qwen-00001
     percent: 70
   - revisionName: qwen-00002
-    percent: 30
-"""
-open(sys.argv[2], "w").write(text)
-PY
-f=$MANIFESTS/pods.yaml.tmp
-: >"$f"
-for i in 1 2; do
-	cat >>"$f" <<YAML
----
-apiVersion: v1
-kind: Pod
-metadata:
-  name: qwen-0000$i-deployment
-  namespace: default
-  labels:
-    serving.knative.dev/service: qwen
-    serving.knative.dev/revision: qwen-0000$i
-status:
-  podIP: 198.19.$i.2
-  conditions:
-  - type: Ready
-    status: "True"
-YAML
-done
-mv "$f" "$MANIFESTS/pods.yaml"
+    percent: 30'
+for i in 1 2; do kn_pod_yaml "qwen-0000$i-deployment" "qwen-0000$i" "198.19.$i.2"; done | put "$MANIFESTS/pods.yaml"
 sleep 1.5
-served() { np "$1" curl -sf "http://198.19.$1.2:8080/metrics" | awk '/^vllm:request_success_total/ { s += $NF } END { printf "%d\n", s }'; }
+served() { served_on "$1" 8080; }
 b1=$(served 1) b2=$(served 2)
 nc bash -c "seq 1 1000 | xargs -P 16 -I{} curl -s -m 30 -o /dev/null -w '%{http_code}\n' \
 	-H 'Host: qwen.default.example.com' -d '{\"model\":\"$SEED_MODEL\",\"prompt\":\"{}\",\"max_tokens\":1}' \
@@ -215,19 +166,11 @@ host_served() {
 }
 
 # A tag: all the traffic to qwen-00001, qwen-00002 at 0% but reachable by its tag's host.
-python3 - "$REPO/examples/seed/qwen-service.yaml" "$MANIFESTS/qwen-service.yaml" <<'PY'
-import sys
-text = open(sys.argv[1]).read().rstrip("\n")
-text += """
-  traffic:
-  - revisionName: qwen-00001
+kn_traffic '  - revisionName: qwen-00001
     percent: 100
   - revisionName: qwen-00002
     percent: 0
-    tag: canary
-"""
-open(sys.argv[2], "w").write(text)
-PY
+    tag: canary'
 wait_code canary-qwen.default.example.com 200
 check_eq "a tag's host reaches its revision (0% of the Service's traffic)" "0 20" \
 	"$(host_served canary-qwen.default.example.com 20)"

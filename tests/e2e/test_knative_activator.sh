@@ -8,12 +8,7 @@
 # events move the routing. Pod namespace 2 plays the activator (tests/e2e/kn_activator.py on
 # 8012); pod namespace 1 is the revision's pod (tools/vllm-sim on 8080).
 set -u
-source "$(dirname "$0")/../lib.sh"
-t_init
-source "$(dirname "$0")/l4_topology.sh"
 source "$(dirname "$0")/l7_topology.sh"
-on_cleanup topology_cleanup
-REPO=$(cd "$(dirname "$0")/../.." && pwd)
 ACT=198.19.2.2
 API_PORT=17453
 ACT_LOG=$T_LOGDIR/activator.jsonl
@@ -28,7 +23,7 @@ put() { cat >"$MANIFESTS/$1.tmp" && mv "$MANIFESTS/$1.tmp" "$MANIFESTS/$1"; }
 
 # The seed's Service with the status Knative gives it: its one revision, qwen-00001.
 service_yaml() {
-	python3 - "$REPO/examples/seed/qwen-service.yaml" <<'PY'
+	python3 - "$ROOT/examples/seed/qwen-service.yaml" <<'PY'
 import sys
 print(open(sys.argv[1]).read().rstrip("\n"))
 print("""status:
@@ -118,11 +113,26 @@ wait_via() {
 		jq -r '.[] | select(.name == \"qwen-00001\") | .via')\" == '$1' ]"
 	sleep 0.2 # the L7 thread takes the next route table on its own tick
 }
-kn_curl() {
-	nc curl -s -m 30 "http://$GW:$GW_PORT/v1/chat/completions" -H "Host: qwen.default.example.com" \
-		-H "Content-Type: application/json" -d "$SEED_BODY" "$@"
-}
 served() { [ -f "$ACT_LOG" ] && wc -l <"$ACT_LOG" || echo 0; }
+
+# held_send NAME: a request in the background (its answer in NAME.json, its status in NAME.code
+# under T_LOGDIR), once the agent holds it (pending 1).
+held_send() {
+	HELD_BEFORE=$(served)
+	kn_curl -o "$T_LOGDIR/$1.json" -w '%{http_code}' >"$T_LOGDIR/$1.code" &
+	HELD_PID=$!
+	wait_for 3 bash -c "[ \"\$('$BUILD/inferlb' --socket '$SOCK' pools -j | jq -r '.[] | select(.name == \"qwen-00001\") | .pending')\" == 1 ]"
+}
+# held_answered NAME DESC FAILED_DESC: held_send's request answered 200 by the activator.
+held_answered() {
+	wait "$HELD_PID"
+	if [ "$(cat "$T_LOGDIR/$1.code")" == 200 ] && grep -q '"served_by": "activator"' "$T_LOGDIR/$1.json" &&
+		[ "$(served)" -eq $((HELD_BEFORE + 1)) ]; then
+		ok "$2"
+	else
+		not_ok "$3" "$(cat "$T_LOGDIR/$1.code"): $(head -c 300 "$T_LOGDIR/$1.json")"
+	fi
+}
 last_seen() { tail -n 1 "$ACT_LOG" | jq -r "$1"; }
 
 # expect_activator DESC [CURL ARGS]: one request, answered 200 by the activator.
@@ -151,7 +161,7 @@ expect_pod() {
 topology_up 2 || { not_ok "topology" "could not build the namespaces"; t_done; exit 1; }
 bg sim1 ip netns exec "${T_PREFIX}p1" "$BUILD/vllm-sim" --host 198.19.1.2 --port 8080 \
 	--model "$SEED_MODEL" --time-scale 0.05
-bg activator ip netns exec "${T_PREFIX}p2" python3 "$REPO/tests/e2e/kn_activator.py" "$ACT" 8012 "$ACT_LOG"
+bg activator ip netns exec "${T_PREFIX}p2" python3 "$ROOT/tests/e2e/kn_activator.py" "$ACT" 8012 "$ACT_LOG"
 wait_for 5 np 2 curl -sf "http://$ACT:8012/healthz" || not_ok "the stand-in activator answers" "$(cat "$T_LOGDIR/activator.log")"
 
 # ==== from manifests
@@ -160,8 +170,7 @@ knative_gateway_yaml | put gateway.yaml
 service_yaml | put qwen-service.yaml
 sks_yaml Proxy | put sks.yaml
 eps_yaml "$ACT" "" | put eps.yaml
-bg agent nsenter --net="/run/netns/$NS_NODE" "$BUILD/inferlb-agent" --manifests "$MANIFESTS" --iface uplink \
-	--pin-dir "$PIN_DIR" --socket "$SOCK" --metrics-addr off --keep --hold-timeout 3000 -v
+agent_start --hold-timeout 3000
 wait_for 10 nn_host test -S "$SOCK" || { not_ok "the agent starts" "$(tail -5 "$T_LOGDIR/agent.log")"; t_done; exit 1; }
 
 # Scaled to zero, SKS in Proxy mode: the activator takes the request, nothing waits.
@@ -199,21 +208,12 @@ expect_pod "SKS Proxy with a Ready pod: still to the pod directly"
 sks_yaml Serve | put sks.yaml
 pod_yaml False | put pods.yaml
 wait_via hold
-before=$(served)
-kn_curl -o "$T_LOGDIR/held.json" -w '%{http_code}' >"$T_LOGDIR/held.code" &
-held=$!
-wait_for 3 bash -c "[ \"\$('$BUILD/inferlb' --socket '$SOCK' pools -j | jq -r '.[] | select(.name == \"qwen-00001\") | .pending')\" == 1 ]"
+held_send held
 check_eq "SKS Serve, no Ready pod: the request waits (pending 1, via hold)" "1 hold" \
 	"$(pool_field pending) $(pool_field via)"
 sks_yaml Proxy | put sks.yaml
-wait $held
-if [ "$(cat "$T_LOGDIR/held.code")" == 200 ] && grep -q '"served_by": "activator"' "$T_LOGDIR/held.json" &&
-	[ "$(served)" -eq $((before + 1)) ]; then
-	ok "the SKS turning to Proxy sends the waiting request to the activator: 200"
-else
-	not_ok "the SKS turning to Proxy sends the waiting request to the activator" \
-		"$(cat "$T_LOGDIR/held.code"): $(head -c 300 "$T_LOGDIR/held.json")"
-fi
+held_answered held "the SKS turning to Proxy sends the waiting request to the activator: 200" \
+	"the SKS turning to Proxy sends the waiting request to the activator"
 check_eq "nothing pending afterwards" "0" "$(pool_field pending)"
 
 # Proxy mode, but the public Endpoints have no ready address: hold as before, then 503.
@@ -287,20 +287,11 @@ expect_activator "Kubernetes: SKS Proxy again and the pod gone: to the activator
 # The activator's address leaves the Endpoints: requests wait; it comes back: they go.
 eps_yaml "" "$ACT" | apply
 wait_via hold
-before=$(served)
-kn_curl -o "$T_LOGDIR/held2.json" -w '%{http_code}' >"$T_LOGDIR/held2.code" &
-held=$!
-wait_for 3 bash -c "[ \"\$('$BUILD/inferlb' --socket '$SOCK' pools -j | jq -r '.[] | select(.name == \"qwen-00001\") | .pending')\" == 1 ]"
+held_send held2
 check_eq "Kubernetes: Endpoints without a ready address: the request waits" "1" "$(pool_field pending)"
 eps_yaml "$ACT" "" | apply
-wait $held
-if [ "$(cat "$T_LOGDIR/held2.code")" == 200 ] && grep -q '"served_by": "activator"' "$T_LOGDIR/held2.json" &&
-	[ "$(served)" -eq $((before + 1)) ]; then
-	ok "Kubernetes: the address back in the Endpoints sends the waiting request to the activator"
-else
-	not_ok "Kubernetes: the address back sends the waiting request to the activator" \
-		"$(cat "$T_LOGDIR/held2.code"): $(head -c 300 "$T_LOGDIR/held2.json")"
-fi
+held_answered held2 "Kubernetes: the address back in the Endpoints sends the waiting request to the activator" \
+	"Kubernetes: the address back sends the waiting request to the activator"
 
 delete "kind=ServerlessService&apiVersion=networking.internal.knative.dev/v1alpha1&namespace=default&name=qwen-00001"
 wait_via hold

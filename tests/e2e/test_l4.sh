@@ -2,10 +2,7 @@
 # test_l4 - the L4 lane end to end: XDP in native mode on a veth, real TCP from curl
 # through the VIP to three nginx pods, load-aware steering, removal and agent restart.
 set -u
-source "$(dirname "$0")/../lib.sh"
-t_init
 source "$(dirname "$0")/l4_topology.sh"
-on_cleanup topology_cleanup
 
 topology_up 3 || { not_ok "topology" "could not build the namespaces"; t_done; exit 1; }
 for i in 1 2 3; do pod_start "$i"; head -c 4000000 /dev/urandom >"$T_LOGDIR/www$i/slow"; done

@@ -4,24 +4,15 @@
 # (curl, the openai npm package, node streams); bad requests; agent SIGKILL fail-open.
 # L7_SPLICE=pipe runs it all on the splice(2) path instead of the sockmap.
 set -u
-source "$(dirname "$0")/../lib.sh"
-t_init
-source "$(dirname "$0")/l4_topology.sh"
 source "$(dirname "$0")/l7_topology.sh"
-on_cleanup topology_cleanup
 NODE_DIR=$(cd "$(dirname "$0")/../node" && pwd)
 
 agent_l7_start() {
-	bg agent nsenter --net="/run/netns/$NS_NODE" "$BUILD/inferlb-agent" --manifests "$MANIFESTS" --iface uplink \
-		--pin-dir "$PIN_DIR" --socket "$SOCK" --metrics-addr 127.0.0.1:9464 --keep --max-body 200000 \
+	agent_argv
+	bg agent "${AGENT_ARGV[@]}" --metrics-addr "$(node_metrics_addr)" --keep --max-body 200000 \
 		--header-timeout 1000 --splice "${L7_SPLICE:-sockmap}" -v
 }
 
-# requests_on I: requests pod I has answered (vllm:request_success_total summed).
-requests_on() {
-	np "$1" curl -sf "http://198.19.$1.2:8000/metrics" |
-		awk '/^vllm:request_success_total/ { s += $NF } END { printf "%d\n", s }'
-}
 
 # raw REQUEST: bytes to the gateway on one connection; prints the answer.
 raw() {
@@ -109,12 +100,12 @@ else
 fi
 
 # A shared prefix stays on one pod while load allows.
-b1=$(requests_on 1) b2=$(requests_on 2)
+b1=$(served_on 1) b2=$(served_on 2)
 prefix=$(printf 'You are a helpful assistant for a GPU platform team. %.0s' $(seq 1 40))
 for i in $(seq 1 12); do
 	gw_post '{"model":"'"$SEED_MODEL"'","max_tokens":2,"messages":[{"role":"system","content":"'"$prefix"'"},{"role":"user","content":"question '"$i"'"}]}' -o /dev/null
 done
-d1=$(($(requests_on 1) - b1)) d2=$(($(requests_on 2) - b2))
+d1=$(($(served_on 1) - b1)) d2=$(($(served_on 2) - b2))
 if [ $((d1 + d2)) -eq 12 ] && { [ "$d1" -ge 11 ] || [ "$d2" -ge 11 ]; }; then ok "a shared prefix sticks to one pod ($d1/$d2 of 12)"; else
 	not_ok "a shared prefix sticks to one pod" "pod 1: $d1, pod 2: $d2 of 12"
 fi
@@ -158,7 +149,7 @@ check_eq "the gateway still answers after the bad requests" "200" "$out"
 nc curl -s -N -m 2 -o /dev/null "$URL" -H "$H" \
 	-d '{"model":"'"$SEED_MODEL"'","stream":true,"max_tokens":3000,"ignore_eos":true,"messages":[{"role":"user","content":"long"}]}'
 sleep 0.5
-infl=$($BUILD/inferlb --socket "$SOCK" backends -j | grep -o '"in_flight":[0-9]*' | cut -d: -f2 | paste -sd+ | bc)
+infl=$($BUILD/inferlb --socket "$SOCK" backends -j | jq '[.[].in_flight] | add')
 check_eq "a client gone mid-stream releases the pod's in-flight count" "0" "$infl"
 
 # 1000 concurrent streams through the gateway.

@@ -5,69 +5,19 @@
 # flat; pipelined requests are answered in order; an idle kept-alive connection is closed.
 # L7_SPLICE=pipe runs it on the splice(2) path.
 set -u
-source "$(dirname "$0")/../lib.sh"
-t_init
-source "$(dirname "$0")/l4_topology.sh"
 source "$(dirname "$0")/l7_topology.sh"
-on_cleanup topology_cleanup
 PEER=$(cd "$(dirname "$0")" && pwd)/l7_peer.py
 BULK_HOST=bulk.default.example.com
 BIG=$((16 << 20))
 
-requests_on() {
-	np "$1" curl -sf "http://198.19.$1.2:8000/metrics" |
-		awk '/^vllm:request_success_total/ { s += $NF } END { printf "%d\n", s }'
-}
 
 # A second route: Host bulk.default.example.com to pool bulk, pod 3 (l7_peer.py serve).
 write_bulk_manifests() {
-	cat >"$MANIFESTS/bulk.yaml.tmp" <<YAML
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata:
-  name: bulk
-  namespace: default
-spec:
-  parentRefs:
-  - name: knative-gateway
-  hostnames:
-  - $BULK_HOST
-  rules:
-  - backendRefs:
-    - group: inference.networking.k8s.io
-      kind: InferencePool
-      name: bulk
----
-apiVersion: inference.networking.k8s.io/v1
-kind: InferencePool
-metadata:
-  name: bulk
-  namespace: default
-spec:
-  selector:
-    matchLabels:
-      app: bulk
-  targetPorts:
-  - number: 8000
-  endpointPickerRef:
-    name: inferlb
-    port:
-      number: 9002
----
-apiVersion: v1
-kind: Pod
-metadata:
-  name: bulk-3
-  namespace: default
-  labels:
-    app: bulk
-status:
-  podIP: 198.19.3.2
-  conditions:
-  - type: Ready
-    status: "True"
-YAML
-	mv "$MANIFESTS/bulk.yaml.tmp" "$MANIFESTS/bulk.yaml"
+	{
+		route_yaml bulk "$BULK_HOST" bulk
+		pool_yaml bulk "" ""
+		pod_yaml bulk-3 bulk 198.19.3.2
+	} | put "$MANIFESTS/bulk.yaml"
 }
 
 # bulk_get [stream] [CURL ARGS...]: the bulk pod's answer through the gateway, on stdout.
@@ -86,9 +36,7 @@ for i in 1 2; do sim_start "$i" --time-scale 1 --lora-modules sql-lora=/adapters
 bg bulk ip netns exec "${T_PREFIX}p3" python3 "$PEER" serve 198.19.3.2 8000 "$BIG"
 write_l7_manifests "1 2"
 write_bulk_manifests
-bg agent nsenter --net="/run/netns/$NS_NODE" "$BUILD/inferlb-agent" --manifests "$MANIFESTS" --iface uplink \
-	--pin-dir "$PIN_DIR" --socket "$SOCK" --metrics-addr off --keep --idle-timeout 1500 \
-	--splice "${L7_SPLICE:-sockmap}" -v
+agent_start --idle-timeout 1500 --splice "${L7_SPLICE:-sockmap}"
 wait_for 10 nn_host test -S "$SOCK"
 wait_for 10 seed_curl -f -o /dev/null
 wait_for 10 bulk_get -f -o /dev/null -r 0-0
@@ -108,12 +56,12 @@ for _ in $(seq 1 40); do
 	sleep 0.05
 done
 sleep 0.2 # a scrape of the agent sees it too
-b1=$(requests_on 1) b2=$(requests_on 2)
+b1=$(served_on 1) b2=$(served_on 2)
 for k in $(seq 1 6); do
 	nc curl -sS -m 10 -o /dev/null "http://$GW:$GW_PORT/v1/completions" -H "Host: qwen.default.example.com" \
 		-H "Content-Type: application/json" -d '{"model":"sql-lora","prompt":"question '"$k$RANDOM"'","max_tokens":2}'
 done
-d1=$(($(requests_on 1) - b1)) d2=$(($(requests_on 2) - b2))
+d1=$(($(served_on 1) - b1)) d2=$(($(served_on 2) - b2))
 if [ -n "$holder" ] && { { [ "$holder" == 1 ] && [ "$d1" -eq 6 ]; } || { [ "$holder" == 2 ] && [ "$d2" -eq 6 ]; }; }; then
 	ok "LoRA: requests for sql-lora go to pod $holder, which has it loaded (6 of 6)"
 else

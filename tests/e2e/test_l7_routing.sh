@@ -4,32 +4,14 @@
 # pod that dies mid-stream closing its client instead of leaving it hanging, and a burst
 # in one wakeup spread by round-robin.
 set -u
-source "$(dirname "$0")/../lib.sh"
-t_init
-source "$(dirname "$0")/l4_topology.sh"
 source "$(dirname "$0")/l7_topology.sh"
-on_cleanup topology_cleanup
 
 # Pods 1-2 serve the seed's model (pool qwen); pod 3 serves "llama" (pool llama).
 write_models() {
-	local f=$MANIFESTS/models.yaml.tmp
 	write_l7_manifests "1 2"
-	cat >"$f" <<YAML
-apiVersion: inference.networking.k8s.io/v1
-kind: InferencePool
-metadata:
-  name: llama
-  namespace: default
-spec:
-  selector:
-    matchLabels:
-      app: llama
-  targetPorts:
-  - number: 8000
-  endpointPickerRef:
-    name: inferlb
-    port:
-      number: 9002
+	{
+		pool_yaml llama "" ""
+		cat <<YAML
 ---
 apiVersion: inference.networking.x-k8s.io/v1alpha2
 kind: InferenceModel
@@ -76,21 +58,9 @@ spec:
   priority: -1
   poolRef:
     name: qwen
----
-apiVersion: v1
-kind: Pod
-metadata:
-  name: llama-3
-  namespace: default
-  labels:
-    app: llama
-status:
-  podIP: 198.19.3.2
-  conditions:
-  - type: Ready
-    status: "True"
 YAML
-	mv "$f" "$MANIFESTS/models.yaml"
+		pod_yaml llama-3 llama 198.19.3.2
+	} | put "$MANIFESTS/models.yaml"
 }
 
 # by_model MODEL [ARGS]: a completion with no Host route (the address as Host).
@@ -107,8 +77,7 @@ sim_start 1 --max-num-seqs 1 --decode-step-ms 40 --output-len 8 --time-scale 1
 sim_start 2 --max-num-seqs 1 --decode-step-ms 40 --output-len 8 --time-scale 1
 bg sim3 ip netns exec "${T_PREFIX}p3" "$BUILD/vllm-sim" --host 198.19.3.2 --port 8000 --model llama --time-scale 0.05
 write_models
-bg agent nsenter --net="/run/netns/$NS_NODE" "$BUILD/inferlb-agent" --manifests "$MANIFESTS" --iface uplink \
-	--pin-dir "$PIN_DIR" --socket "$SOCK" --metrics-addr off --keep -v
+agent_start
 wait_for 10 nn_host test -S "$SOCK"
 wait_for 10 by_model llama -f -o /dev/null
 
@@ -134,7 +103,7 @@ nc bash -c "for i in \$(seq 1 24); do curl -s -m 60 -o /dev/null http://$GW:$GW_
 burst=$!
 saturated=0
 for _ in $(seq 1 40); do
-	q=$($BUILD/inferlb --socket "$SOCK" backends default/qwen -j | grep -o '"queue":[0-9.]*' | cut -d: -f2 | sort -n | head -1)
+	q=$($BUILD/inferlb --socket "$SOCK" backends default/qwen -j | jq '[.[].queue] | min')
 	if [ "${q%.*}" -gt 5 ] 2>/dev/null; then saturated=1; break; fi
 	sleep 0.1
 done
@@ -171,14 +140,14 @@ if [ "$rc" -ne 0 ] && [ "$took" -lt 10 ] && grep -q '^data: {' "$T_LOGDIR/cut.tx
 else
 	not_ok "a pod killed mid-stream closes the client" "curl exit $rc after ${took} s" "$(tail -c 200 "$T_LOGDIR/cut.txt")"
 fi
-infl=$($BUILD/inferlb --socket "$SOCK" backends -j | grep -o '"in_flight":[0-9]*' | cut -d: -f2 | paste -sd+ | bc)
+infl=$($BUILD/inferlb --socket "$SOCK" backends -j | jq '[.[].in_flight] | add')
 check_eq "no request stays in flight after the pod died" "0" "$infl"
 # 16 requests in one wakeup, round-robin: each pick moves the cycle on at once (not once
 # its connection is made), so the pods take turns instead of one pod taking the batch.
 kill "$PID_agent"
 wait "$PID_agent" 2>/dev/null
-bg agent_rr nsenter --net="/run/netns/$NS_NODE" "$BUILD/inferlb-agent" --manifests "$MANIFESTS" --iface uplink \
-	--pin-dir "$PIN_DIR" --socket "$SOCK" --metrics-addr off --keep --l7-policy round-robin -v
+agent_argv
+bg agent_rr "${AGENT_ARGV[@]}" --metrics-addr off --keep --l7-policy round-robin -v
 wait_for 10 by_model "$SEED_MODEL" -f -o /dev/null
 picks_of() { $BUILD/inferlb --socket "$SOCK" backends default/qwen -j | jq -r '[.[].picks] | join(" ")'; }
 read -r a0 b0 <<<"$(picks_of)"

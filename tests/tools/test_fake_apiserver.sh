@@ -120,27 +120,25 @@ watch_bg() {	# NAME QUERY: curl a pod watch into $D/NAME.out, exit status into $
 			"$API/api/v1/namespaces/default/pods?$q" >"$D/$name.out" 2>"$D/$name.err"
 		echo $? >"$D/$name.rc"
 	) &
-	T_PIDS+=($!)
+	TOPO_PIDS+=($!)
 }
 types_of() { jq -r 'select(.object.metadata.name=="'"$2"'") | .type' "$D/$1.out" | tr '\n' ' ' | sed 's/ $//'; }
 
 watch_bg w1 "watch=1&resourceVersion=$RV&allowWatchBookmarks=true&timeoutSeconds=3"
 watch_bg w2 "watch=true&resourceVersion=$RV&labelSelector=app%3Dvllm-llama3"
 sleep 0.3
-admin "$ADMIN/admin/apply" --data-binary @- >/dev/null <<'YAML'
+# apply_pod9 READY: pod vllm-llama3-9 applied with its Ready condition READY.
+apply_pod9() {
+	admin "$ADMIN/admin/apply" --data-binary @- >/dev/null <<YAML
 apiVersion: v1
 kind: Pod
 metadata: {name: vllm-llama3-9, namespace: default, labels: {app: vllm-llama3}}
 spec: {nodeName: gpu-node-a, containers: [{name: vllm, image: vllm}]}
-status: {phase: Running, podIP: 10.244.1.99, conditions: [{type: Ready, status: "False"}]}
+status: {phase: Running, podIP: 10.244.1.99, conditions: [{type: Ready, status: "$1"}]}
 YAML
-admin "$ADMIN/admin/apply" --data-binary @- >/dev/null <<'YAML'
-apiVersion: v1
-kind: Pod
-metadata: {name: vllm-llama3-9, namespace: default, labels: {app: vllm-llama3}}
-spec: {nodeName: gpu-node-a, containers: [{name: vllm, image: vllm}]}
-status: {phase: Running, podIP: 10.244.1.99, conditions: [{type: Ready, status: "True"}]}
-YAML
+}
+apply_pod9 False
+apply_pod9 True
 # Relabelled out of w2's selection: w2 must see it go.
 admin "$ADMIN/admin/apply" -H 'Content-Type: application/json' --data-binary \
 	'{"apiVersion":"v1","kind":"Pod","metadata":{"name":"vllm-llama3-2","namespace":"default","labels":{"app":"retired"}}}' >/dev/null

@@ -11,6 +11,9 @@ NODE_RPS=${NODE_RPS-1}
 HAPROXY_PORT=8881
 NGINX_PORT=8882
 L7_CONFIGS="inferlb haproxy nginx"
+# l7_rr_rounds: seconds of each throughput run and of each latency run
+DUR=${DUR:-$([ -n "$QUICK" ] && echo 3 || echo 10)}
+DUR_LAT=${DUR_LAT:-$([ -n "$QUICK" ] && echo 2 || echo 5)}
 
 # l7_url CONFIG [PATH]: where a client sends its requests for CONFIG (direct: pod 1).
 l7_url() {
@@ -24,14 +27,19 @@ l7_url() {
 }
 
 # haproxy_start PODS...: plain HTTP reverse proxy, the defaults plus what any deployment sets.
+# HAPROXY_MAXCONN (9000): its connection limit; HAPROXY_GLOBAL: more lines for its global
+# section (a limit above the fds HAProxy can get needs "no strict-limits").
 haproxy_start() {
-	local i dir=$B_LOG/haproxy
+	local i dir=$B_LOG/haproxy maxconn=${HAPROXY_MAXCONN:-9000}
 	mkdir -p "$dir"
 	{
 		cat <<CONF
 global
 	nbthread 1
-	maxconn 9000
+	maxconn $maxconn
+CONF
+		[ -z "${HAPROXY_GLOBAL:-}" ] || printf '\t%s\n' "$HAPROXY_GLOBAL"
+		cat <<CONF
 	pidfile $dir/haproxy.pid
 defaults
 	mode http
@@ -40,7 +48,7 @@ defaults
 	timeout client 300s
 	timeout server 300s
 	timeout http-keep-alive 300s
-	maxconn 9000
+	maxconn $maxconn
 frontend gateway
 	bind 198.18.0.1:$HAPROXY_PORT backlog 4096
 	default_backend pods
@@ -60,20 +68,8 @@ nginx_proxy_start() {
 	local i dir=$B_LOG/nginxproxy
 	mkdir -p "$dir"
 	{
+		nginx_head "$dir" 9000 19000
 		cat <<CONF
-daemon off;
-worker_processes 1;
-worker_rlimit_nofile 19000;
-pid $dir/nginx.pid;
-error_log $dir/error.log;
-events { worker_connections 9000; }
-http {
-	access_log off;
-	client_body_temp_path $dir;
-	proxy_temp_path $dir;
-	fastcgi_temp_path $dir;
-	uwsgi_temp_path $dir;
-	scgi_temp_path $dir;
 	client_max_body_size 0;
 	keepalive_requests 1000000;
 	keepalive_timeout 300s;
@@ -124,6 +120,22 @@ sut_pids() {
 l7_ready() {
 	wait_for 15 nc curl -sf -m 2 -o /dev/null "$(l7_url "$1")" -H "Host: $GW_HOST" -H "Content-Type: application/json" \
 		--data-binary "@$2"
+}
+
+# l7_rr_setup ROW TITLE BODYFILE: three nginx pods in pool qwen, the gateway, HAProxy and nginx
+# in front of them, each answering BODYFILE's request; at the first that does not, the row is
+# written as not measured and ends.
+l7_rr_setup() {
+	local row=$1 title=$2 body=$3 i cfg
+	topology_up 3 || { row_not_measured "$row" "$title" "could not build the namespaces"; exit 0; }
+	for i in 1 2 3; do nginx_pod_start "$i" || { row_not_measured "$row" "$title" "pod $i did not start"; exit 0; }; done
+	pool_manifest qwen "" "$MANIFESTS/pool.yaml" 1 2 3
+	l7_agent_start || { row_not_measured "$row" "$title" "the agent did not start: $(tail -3 "$B_LOG/agent.log")"; exit 0; }
+	haproxy_start 1 2 3
+	nginx_proxy_start 1 2 3
+	for cfg in $L7_CONFIGS; do
+		l7_ready "$cfg" "$body" || { row_not_measured "$row" "$title" "$cfg does not answer"; exit 0; }
+	done
 }
 
 # cpu_begin CONFIG / cpu_end CONFIG: CPU of CONFIG's processes and of the whole machine

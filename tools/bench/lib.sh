@@ -1,13 +1,12 @@
-# lib.sh - shared by the bench rows (sourced): namespaces, processes, CPU accounting,
-# statistics and the JSON each row leaves in $BENCH_RESULTS.
-#
-# Topology (the same as tests/e2e/l4_topology.sh, under the row's own prefix):
+# lib.sh - shared by the bench rows (sourced): the topology of tools/lib/topology.sh under the
+# row's own prefix, the bench's pods and agent, CPU accounting, statistics and the JSON each
+# row leaves in $BENCH_RESULTS.
 #
 #   client ns (198.18.0.2) --veth-- node ns (198.18.0.1, "uplink") --veth-- pod ns x N
 #                                       198.19.N.1 <-> 198.19.N.2
 #
-# Every namespace, veth and pinned map carries the row's prefix; the EXIT trap removes
-# exactly those and kills exactly the processes the row started (by pid).
+# Every namespace and pinned map carries the row's prefix; the EXIT trap removes exactly those
+# and kills exactly the processes the row started (by pid).
 
 B_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BUILD=${BUILD:-build}
@@ -21,15 +20,12 @@ NCPU=$(nproc)
 CPU_SUT=0
 CPU_GEN=$((NCPU > 1 ? 1 : 0))
 
+source "$B_ROOT/tools/lib/topology.sh"
+MODEL=$SEED_MODEL
+# each agent start of a row writes its log afresh
+TOPO_BG_TRUNCATE=1
+# pids a row adds by hand (B_PIDS+=) are killed at exit with those bg started
 B_PIDS=()
-B_NETNS=()
-B_CLEANUP=()
-
-VIP=198.18.100.100
-GW=198.18.100.200
-GW_PORT=8888
-GW_HOST=qwen.default.example.com
-MODEL=/models/Qwen1.5-4B-Chat/
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
@@ -39,8 +35,10 @@ b_init() { # b_init ROWNAME
 	B_PREFIX=${B_PREFIX:0:10}
 	B_LOG=$(mktemp -d "/tmp/$B_PREFIX.XXXX")
 	chmod 755 "$B_LOG"
-	NS_C=${B_PREFIX}c
-	NS_N=${B_PREFIX}n
+	TOPO_PREFIX=$B_PREFIX
+	TOPO_LOG=$B_LOG
+	NS_CLIENT=${B_PREFIX}c NS_C=${B_PREFIX}c
+	NS_NODE=${B_PREFIX}n NS_N=${B_PREFIX}n
 	PIN_DIR=/sys/fs/bpf/$B_PREFIX
 	SOCK=$B_LOG/agent.sock
 	MANIFESTS=$B_LOG/manifests
@@ -49,108 +47,27 @@ b_init() { # b_init ROWNAME
 	trap 'exit 130' INT TERM
 }
 
-on_cleanup() { B_CLEANUP+=("$*"); }
-
 b_cleanup() {
-	local i pid ns
-	for ((i = ${#B_CLEANUP[@]} - 1; i >= 0; i--)); do eval "${B_CLEANUP[$i]}" >/dev/null 2>&1; done
+	local pid
 	for pid in "${B_PIDS[@]}"; do kill "$pid" 2>/dev/null; done
-	sleep 0.2
+	topo_cleanup
 	for pid in "${B_PIDS[@]}"; do kill -9 "$pid" 2>/dev/null; done
-	if [ -n "${NS_N:-}" ] && [ -e "/run/netns/$NS_N" ]; then
-		nsenter --net="/run/netns/$NS_N" "$BUILD/inferlb-agent" --cleanup --iface uplink --pin-dir "$PIN_DIR" >/dev/null 2>&1
-	fi
-	[ -n "${PIN_DIR:-}" ] && rm -rf "$PIN_DIR"
-	for ns in "${B_NETNS[@]}"; do
-		ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null
-		ip netns del "$ns" 2>/dev/null
-	done
 	[ -n "${B_LOG:-}" ] && [ -z "${KEEP_LOGS:-}" ] && rm -rf "$B_LOG"
 	return 0
 }
 
-nc() { ip netns exec "$NS_C" "$@"; }
-nn() { ip netns exec "$NS_N" "$@"; }
-nn_host() { nsenter --net="/run/netns/$NS_N" "$@"; }
-np() {
-	local i=$1
-	shift
-	ip netns exec "${B_PREFIX}p$i" "$@"
-}
-
-netns_add() { ip netns add "$1" && B_NETNS+=("$1") && ip -n "$1" link set lo up; }
-
-# bg NAME CMD...: CMD in the background, its pid in PID_NAME and in the cleanup list.
-bg() {
-	local name=$1
-	shift
-	"$@" >"$B_LOG/$name.log" 2>&1 &
-	B_PIDS+=($!)
-	eval "PID_${name//[^a-zA-Z0-9_]/_}=$!"
-}
-
-# stop NAME: SIGTERM to what bg NAME started, then wait for it.
-stop() {
-	local var="PID_${1//[^a-zA-Z0-9_]/_}" pid
-	pid=${!var:-}
-	[ -z "$pid" ] && return 0
-	kill "$pid" 2>/dev/null
-	for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-	kill -9 "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-	eval "$var="
-	return 0
-}
-
-wait_for() { # wait_for SECONDS CMD...
-	local deadline=$((SECONDS + $1))
-	shift
-	while ! "$@" >/dev/null 2>&1; do
-		[ $SECONDS -ge "$deadline" ] && return 1
-		sleep 0.05
-	done
-}
-
-# topology_up N: client, node and N pod namespaces.
-topology_up() {
-	local n=$1 i
-	netns_add "$NS_C" && netns_add "$NS_N" || return 1
-	ip link add "${B_PREFIX}u" type veth peer name "${B_PREFIX}k" || return 1
-	ip link set "${B_PREFIX}u" netns "$NS_N" name uplink
-	ip link set "${B_PREFIX}k" netns "$NS_C" name eth0
-	nn ip addr add 198.18.0.1/24 dev uplink
-	nn ip link set uplink up
-	nc ip addr add 198.18.0.2/24 dev eth0
-	nc ip link set eth0 up
-	nc ip route add default via 198.18.0.1
-	# A NIC hands XDP whole frames with full checksums; a veth peer must be told to.
-	nc ethtool -K eth0 tx off tso off gso off >/dev/null
+# topology_tune N (topology_up's last step): the sysctls a load generator and a proxy need
+# under load; NODE_RPS: the node namespace's receive processing (RPS on its veths) on CPU_SUT,
+# so that the kernel work a proxy causes in the node (TCP receive, sockmap verdicts and their
+# workqueue, netfilter) runs on the node's core with the proxy, not on the generator's.
+topology_tune() {
+	local n=$1 i mask dev
 	nc sysctl -qw net.ipv4.ip_local_port_range="1024 65535"
 	nc sysctl -qw net.ipv4.tcp_tw_reuse=1
-	nn sysctl -qw net.ipv4.ip_forward=1
-	nn sysctl -qw net.ipv4.conf.all.rp_filter=0
 	nn sysctl -qw net.ipv4.ip_local_port_range="1024 65535"
 	nn sysctl -qw net.core.somaxconn=4096
-	for i in $(seq 1 "$n"); do
-		netns_add "${B_PREFIX}p$i" || return 1
-		ip link add "${B_PREFIX}q$i" type veth peer name "${B_PREFIX}r$i" || return 1
-		ip link set "${B_PREFIX}q$i" netns "$NS_N" name "pod$i"
-		ip link set "${B_PREFIX}r$i" netns "${B_PREFIX}p$i" name eth0
-		nn ip addr add "198.19.$i.1/24" dev "pod$i"
-		nn ip link set "pod$i" up
-		np "$i" ip addr add "198.19.$i.2/24" dev eth0
-		np "$i" ip link set eth0 up
-		np "$i" ip route add default via "198.19.$i.1"
-		np "$i" sysctl -qw net.core.somaxconn=4096
-		# XDP_REDIRECT into a veth needs NAPI on the receiving peer: GRO turns it on.
-		np "$i" ethtool -K eth0 gro on >/dev/null 2>&1
-		nn ethtool -K "pod$i" tx off >/dev/null
-	done
-	# NODE_RPS: the node namespace's receive processing (RPS on its veths) on CPU_SUT, so that
-	# the kernel work a proxy causes in the node (TCP receive, sockmap verdicts and their
-	# workqueue, netfilter) runs on the node's core with the proxy, not on the generator's.
+	for i in $(seq 1 "$n"); do np "$i" sysctl -qw net.core.somaxconn=4096; done
 	if [ -n "${NODE_RPS:-}" ]; then
-		local mask dev
 		mask=$(printf '%x' $((1 << CPU_SUT)))
 		for dev in uplink $(seq 1 "$n" | sed 's/^/pod/'); do
 			nn sh -c "echo $mask >/sys/class/net/$dev/queues/rx-0/rps_cpus" || return 1
@@ -163,16 +80,7 @@ topology_up() {
 }
 
 # metrics_file PATH [QUEUE]: an idle vLLM /metrics page.
-metrics_file() {
-	cat >"$1" <<METRICS
-# TYPE vllm:num_requests_waiting gauge
-vllm:num_requests_waiting{model_name="m"} ${2:-0}
-# TYPE vllm:num_requests_running gauge
-vllm:num_requests_running{model_name="m"} 0
-# TYPE vllm:kv_cache_usage_perc gauge
-vllm:kv_cache_usage_perc{model_name="m"} 0.1
-METRICS
-}
+metrics_file() { metrics_text "${2:-0}" >"$1"; }
 
 # nginx_pod_start I [CPU]: nginx (one worker) in pod I on 198.19.I.2:8000, on CPU (default
 # CPU_GEN): /whoami, /metrics (an idle vLLM), /v1/* answered at once with a small chat completion.
@@ -184,20 +92,9 @@ nginx_pod_start() {
 	echo "pod-$i" >"$dir/www/whoami"
 	metrics_file "$dir/www/metrics"
 	local answer='{"id":"cmpl-'$i'","object":"chat.completion","created":1,"model":"'$MODEL'","choices":[{"index":0,"message":{"role":"assistant","content":"Kubernetes runs containers."},"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":4,"total_tokens":13}}'
-	cat >"$dir/nginx.conf" <<CONF
-daemon off;
-worker_processes 1;
-pid $dir/nginx.pid;
-error_log $dir/error.log;
-events { worker_connections 9000; }
-worker_rlimit_nofile 19000;
-http {
-	access_log off;
-	client_body_temp_path $dir;
-	proxy_temp_path $dir;
-	fastcgi_temp_path $dir;
-	uwsgi_temp_path $dir;
-	scgi_temp_path $dir;
+	{
+		nginx_head "$dir" 9000 19000
+		cat <<CONF
 	keepalive_requests 1000000;
 	keepalive_timeout 300s;
 	client_max_body_size 0;
@@ -223,113 +120,34 @@ fi)
 	}
 }
 CONF
-	bg "nginxpod$i" taskset -c "$cpu" ip netns exec "${B_PREFIX}p$i" nginx -c "$dir/nginx.conf" -e "$dir/error.log"
+	} >"$dir/nginx.conf"
+	bg "nginxpod$i" taskset -c "$cpu" ip netns exec "$(pod_ns "$i")" nginx -c "$dir/nginx.conf" -e "$dir/error.log"
 	wait_for 5 np "$i" curl -sf -m 1 "http://198.19.$i.2:8000/whoami"
-}
-
-# pool_yaml NAME [VIP]: InferencePool NAME (pods labelled app: NAME, port 8000, FailOpen; an
-# L4 VIP when VIP is set), printed.
-pool_yaml() {
-	cat <<YAML
-apiVersion: inference.networking.k8s.io/v1
-kind: InferencePool
-metadata:
-  name: $1
-  namespace: default
-YAML
-	[ -n "${2:-}" ] && printf '  annotations:\n    inferlb.io/vip: "%s"\n' "$2"
-	cat <<YAML
-spec:
-  selector:
-    matchLabels:
-      app: $1
-  targetPorts:
-  - number: 8000
-  endpointPickerRef:
-    name: inferlb
-    port:
-      number: 9002
-    failureMode: FailOpen
-YAML
 }
 
 # pool_manifest NAME VIP FILE PODS...: an InferencePool (an L4 VIP when VIP is set) with its Pods.
 pool_manifest() {
-	local name=$1 vip=$2 file=$3
+	local name=$1 vip=$2 file=$3 i
 	shift 3
-	local f=$file.tmp i
 	{
 		pool_yaml "$name" "$vip"
-		for i in "$@"; do
-			cat <<YAML
----
-apiVersion: v1
-kind: Pod
-metadata:
-  name: $name-$i
-  namespace: default
-  labels:
-    app: $name
-status:
-  podIP: 198.19.$i.2
-  conditions:
-  - type: Ready
-    status: "True"
-YAML
-		done
-	} >"$f"
-	mv "$f" "$file"
+		for i in "$@"; do pod_yaml "$name-$i" "$name" "198.19.$i.2"; done
+	} | put "$file"
 }
 
 # gateway_manifest FILE: the seed's Gateway (GW:8888) and an HTTPRoute for GW_HOST to pool qwen.
-gateway_manifest() {
-	cat >"$1.tmp" <<YAML
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata:
-  name: knative-gateway
-  namespace: default
-spec:
-  gatewayClassName: inferlb
-  addresses:
-  - type: IPAddress
-    value: $GW
-  listeners:
-  - name: http
-    port: $GW_PORT
-    protocol: HTTP
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata:
-  name: qwen
-  namespace: default
-spec:
-  parentRefs:
-  - name: knative-gateway
-  hostnames:
-  - $GW_HOST
-  rules:
-  - backendRefs:
-    - group: inference.networking.k8s.io
-      kind: InferencePool
-      name: qwen
-YAML
-	mv "$1.tmp" "$1"
-}
+gateway_manifest() { gateway_yaml | put "$1"; }
 
 # agent_start [ARGS...]: the agent in the node namespace (host bpffs), pinned to CPU_SUT.
 agent_start() {
-	bg agent taskset -c "$CPU_SUT" nsenter --net="/run/netns/$NS_N" "$BUILD/inferlb-agent" \
-		--manifests "$MANIFESTS" --iface uplink --pin-dir "$PIN_DIR" --socket "$SOCK" \
-		--metrics-addr off --keep "$@"
+	agent_argv
+	bg agent taskset -c "$CPU_SUT" "${AGENT_ARGV[@]}" --metrics-addr off --keep "$@"
 	wait_for 10 test -S "$SOCK"
 }
 
 agent_stop() {
 	stop agent
-	nn_host "$BUILD/inferlb-agent" --cleanup --iface uplink --pin-dir "$PIN_DIR" >/dev/null 2>&1
-	rm -rf "$PIN_DIR"
+	agent_cleanup
 }
 
 # ---- CPU accounting ----

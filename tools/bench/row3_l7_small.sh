@@ -12,22 +12,12 @@ b_init row3
 # Five rounds: this VM's speed drifts by up to a quarter over minutes, and the configurations
 # take turns within each round, so the median of five holds where one slow round of three moves it.
 ROUNDS=${ROUNDS:-$([ -n "$QUICK" ] && echo 2 || echo 5)}
-DUR=${DUR:-$([ -n "$QUICK" ] && echo 3 || echo 10)}
-DUR_LAT=${DUR_LAT:-$([ -n "$QUICK" ] && echo 2 || echo 5)}
 CONNS=${CONNS:-64}
 TITLE="L7 lane, small prompts"
 
-topology_up 3 || { row_not_measured row3 "$TITLE" "could not build the namespaces"; exit 0; }
-for i in 1 2 3; do nginx_pod_start "$i" || { row_not_measured row3 "$TITLE" "pod $i did not start"; exit 0; }; done
-pool_manifest qwen "" "$MANIFESTS/pool.yaml" 1 2 3
 BODY=$B_LOG/body.json
 printf '%s' '{"model": "'"$MODEL"'", "messages": [{"role": "user", "content": "Explain Kubernetes in one sentence."}], "max_tokens": 50}' >"$BODY"
-l7_agent_start || { row_not_measured row3 "$TITLE" "the agent did not start: $(tail -3 "$B_LOG/agent.log")"; exit 0; }
-haproxy_start 1 2 3
-nginx_proxy_start 1 2 3
-for cfg in $L7_CONFIGS; do
-	l7_ready "$cfg" "$BODY" || { row_not_measured row3 "$TITLE" "$cfg does not answer"; exit 0; }
-done
+l7_rr_setup row3 "$TITLE" "$BODY"
 
 l7_rr_rounds "$BODY" "$CONNS"
 

@@ -19,8 +19,6 @@ source "$(dirname "$0")/l7_common.sh"
 b_init row4
 
 ROUNDS=${ROUNDS:-$([ -n "$QUICK" ] && echo 2 || echo 3)}
-DUR=${DUR:-$([ -n "$QUICK" ] && echo 3 || echo 10)}
-DUR_LAT=${DUR_LAT:-$([ -n "$QUICK" ] && echo 2 || echo 5)}
 CONNS=${CONNS:-24}
 TITLE="L7 lane, 220 KB prompts"
 export POD_READ_BODY=1
@@ -34,15 +32,7 @@ BODY=$B_LOG/body.json
 "$BUILD/loadgen" --url "http://$GW:$GW_PORT/v1/chat/completions" --workload long-prompt --no-stream \
 	--dry-run --requests 1 --dump-requests "$BODY.tmp" >/dev/null 2>&1 &&
 	tr -d '\n' <"$BODY.tmp" >"$BODY" || { row_not_measured row4 "$TITLE" "loadgen could not write the request"; exit 0; }
-topology_up 3 || { row_not_measured row4 "$TITLE" "could not build the namespaces"; exit 0; }
-for i in 1 2 3; do nginx_pod_start "$i" || { row_not_measured row4 "$TITLE" "pod $i did not start"; exit 0; }; done
-pool_manifest qwen "" "$MANIFESTS/pool.yaml" 1 2 3
-l7_agent_start || { row_not_measured row4 "$TITLE" "the agent did not start: $(tail -3 "$B_LOG/agent.log")"; exit 0; }
-haproxy_start 1 2 3
-nginx_proxy_start 1 2 3
-for cfg in $L7_CONFIGS; do
-	l7_ready "$cfg" "$BODY" || { row_not_measured row4 "$TITLE" "$cfg does not answer"; exit 0; }
-done
+l7_rr_setup row4 "$TITLE" "$BODY"
 
 l7_rr_rounds "$BODY" "$CONNS"
 

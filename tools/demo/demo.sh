@@ -40,10 +40,7 @@ ENV_FILE=$BUILD/demo.env
 
 CLIENT_NS=$P-client
 NODE_NS=$P-node
-GATEWAY_HOST=198.18.100.200
-GATEWAY_PORT=8888
 SEED_HOST=qwen.default.example.com
-SEED_MODEL=/models/Qwen1.5-4B-Chat/
 LLAMA_HOST=llama.default.example.com
 LLAMA_MODEL=meta-llama/Llama-3.1-8B-Instruct
 N_QWEN=3
@@ -55,6 +52,21 @@ SMOL_MODEL=HuggingFaceTB/SmolLM2-360M-Instruct
 SMOL_IDX=$((N_QWEN + N_LLAMA + 1))
 COLD_START=${DEMO_COLD_START:-2}
 TIME_SCALE=${DEMO_TIME_SCALE:-1}
+
+# The topology (tools/lib/topology.sh) under the demo's names: pods at 10.244.INDEX.2, qwen
+# 1..N_QWEN, llama after them, smollm at SMOL_IDX; every namespace recorded before it is made.
+source "$ROOT/tools/lib/topology.sh"
+TOPO_PREFIX=$P
+NS_CLIENT=$CLIENT_NS
+NS_NODE=$NODE_NS
+POD_NET=10.244
+TOPO_ON_NETNS=record_ns
+SOCK=$CONTROL_SOCKET
+GATEWAY_HOST=$GW
+GATEWAY_PORT=$GW_PORT
+for i in $(seq 1 "$N_QWEN"); do TOPO_POD_NS[$i]=$P-qwen-$i; done
+for i in $(seq 1 "$N_LLAMA"); do TOPO_POD_NS[$((N_QWEN + i))]=$P-llama-$i; done
+TOPO_POD_NS[$SMOL_IDX]=$P-smollm-1
 
 STEP="start"
 MODE=""
@@ -77,6 +89,7 @@ die() {
 # The record of what exists: one line per object ("ns NAME", "pid PID START NAME", "pin DIR").
 
 record() { echo "$*" >>"$STATE"; }
+record_ns() { record "ns $1"; }
 
 # starttime of PID (field 22 of /proc/PID/stat): a pid is ours only if this still matches.
 pid_start() {
@@ -128,14 +141,7 @@ teardown() {
 	kill_recorded 'agent*'
 	kill_recorded
 	for pin in $(recorded pin); do
-		[ "$pin" == "$PIN_DIR" ] || continue
-		if [ -e "/run/netns/$NODE_NS" ]; then
-			nsenter --net="/run/netns/$NODE_NS" "$BUILD/inferlb-agent" --cleanup --iface uplink \
-				--pin-dir "$pin" >/dev/null 2>&1 || true
-		else
-			"$BUILD/inferlb-agent" --cleanup --pin-dir "$pin" >/dev/null 2>&1 || true
-		fi
-		rm -rf "$pin"
+		if [ "$pin" == "$PIN_DIR" ]; then agent_cleanup; fi
 	done
 	for ns in $(recorded ns | tac); do
 		[[ $ns == "$P"-* ]] || continue
@@ -149,84 +155,29 @@ teardown() {
 }
 
 # ---------------------------------------------------------------------------------------------
-# The topology.
-
-ns_add() {
-	record "ns $1"
-	ip netns add "$1"
-	ip -n "$1" link set lo up
-}
-
-in_ns() {
-	local ns=$1
-	shift
-	ip netns exec "$ns" "$@"
-}
-
-pod_ns() { echo "$P-$1-$2"; }  # pod_ns qwen 1
-pod_ip() { echo "10.244.$1.2"; } # pod_ip INDEX (qwen 1..3, llama 4..)
-
-topology_up() {
-	local i idx ns
-	ns_add "$CLIENT_NS"
-	ns_add "$NODE_NS"
-	# Each veth is made inside its namespaces: no link ever exists in this machine's own.
-	ip link add name uplink netns "$NODE_NS" type veth peer name eth0 netns "$CLIENT_NS"
-	in_ns "$NODE_NS" ip addr add 198.18.0.1/24 dev uplink
-	in_ns "$NODE_NS" ip link set uplink up
-	in_ns "$CLIENT_NS" ip addr add 198.18.0.2/24 dev eth0
-	in_ns "$CLIENT_NS" ip link set eth0 up
-	in_ns "$CLIENT_NS" ip route add default via 198.18.0.1
-	# A NIC hands XDP whole frames with full checksums; a veth peer must be told to.
-	in_ns "$CLIENT_NS" ethtool -K eth0 tx off tso off gso off >/dev/null
-	in_ns "$NODE_NS" sysctl -qw net.ipv4.ip_forward=1
-	in_ns "$NODE_NS" sysctl -qw net.ipv4.conf.all.rp_filter=0
-	idx=0
-	for i in $(seq 1 "$N_QWEN") $(seq 1 "$N_LLAMA" | sed 's/^/l/'); do
-		idx=$((idx + 1))
-		if [[ $i == l* ]]; then ns=$(pod_ns llama "${i#l}"); else ns=$(pod_ns qwen "$i"); fi
-		pod_ns_add "$ns" "$idx"
-	done
-}
-
-# pod_ns_add NS INDEX: a pod's namespace, linked to the node as pod<INDEX>, 10.244.INDEX.2.
-pod_ns_add() {
-	local ns=$1 idx=$2
-	ns_add "$ns"
-	ip link add name "pod$idx" netns "$NODE_NS" type veth peer name eth0 netns "$ns"
-	in_ns "$NODE_NS" ip addr add "10.244.$idx.1/24" dev "pod$idx"
-	in_ns "$NODE_NS" ip link set "pod$idx" up
-	in_ns "$NODE_NS" ethtool -K "pod$idx" tx off >/dev/null
-	in_ns "$ns" ip addr add "$(pod_ip "$idx")/24" dev eth0
-	in_ns "$ns" ip link set eth0 up
-	in_ns "$ns" ip route add default via "10.244.$idx.1"
-	# XDP_REDIRECT into a veth needs NAPI on the receiving peer: GRO turns it on.
-	in_ns "$ns" ethtool -K eth0 gro on >/dev/null 2>&1 || true
-}
-
 # The pods: the qwen Service's revision (vLLM's port 8080, as in the Service) and the llama
 # pool's pod with two LoRA adapters (port 8000), as examples/seed/pods-demo.yaml describes them.
 sims_start() {
 	local i idx=0
 	for i in $(seq 1 "$N_QWEN"); do
 		idx=$((idx + 1))
-		spawn "qwen-$i" "$(pod_ns qwen "$i")" "$BUILD/vllm-sim" --host "$(pod_ip "$idx")" --port 8080 \
+		spawn "qwen-$i" "$(pod_ns "$idx")" "$BUILD/vllm-sim" --host "$(pod_ip "$idx")" --port 8080 \
 			--model "$SEED_MODEL" --max-model-len 8192 --time-scale "$TIME_SCALE" --seed "$i"
 	done
 	for i in $(seq 1 "$N_LLAMA"); do
 		idx=$((idx + 1))
-		spawn "llama-$i" "$(pod_ns llama "$i")" "$BUILD/vllm-sim" --host "$(pod_ip "$idx")" --port 8000 \
+		spawn "llama-$i" "$(pod_ns "$idx")" "$BUILD/vllm-sim" --host "$(pod_ip "$idx")" --port 8000 \
 			--model "$LLAMA_MODEL" --max-loras 1 --lora-modules sql-lora=/adapters/sql-lora \
 			--lora-modules sql-lora-v2=/adapters/sql-lora-v2 --time-scale "$TIME_SCALE" --seed "$idx"
 	done
 	idx=0
 	for i in $(seq 1 "$N_QWEN"); do
 		idx=$((idx + 1))
-		wait_up "qwen-$i" "$(pod_ns qwen "$i")" "http://$(pod_ip "$idx"):8080/health"
+		wait_up "qwen-$i" "$(pod_ns "$idx")" "http://$(pod_ip "$idx"):8080/health"
 	done
 	for i in $(seq 1 "$N_LLAMA"); do
 		idx=$((idx + 1))
-		wait_up "llama-$i" "$(pod_ns llama "$i")" "http://$(pod_ip "$idx"):8000/health"
+		wait_up "llama-$i" "$(pod_ns "$idx")" "http://$(pod_ip "$idx"):8000/health"
 	done
 }
 
@@ -237,16 +188,6 @@ wait_up() {
 	until in_ns "$2" curl -sf -m 1 -o /dev/null "$3" 2>/dev/null; do
 		kill -0 "${!pid_var}" 2>/dev/null || die "$1 exited: $(tail -n 1 "$LOGS/$1.log")"
 		[ $SECONDS -ge $deadline ] && die "$1 does not answer $3 (see $LOGS/$1.log)"
-		sleep 0.1
-	done
-}
-
-# wait_for SECONDS CMD...: retries CMD every 100 ms until it succeeds.
-wait_for() {
-	local deadline=$((SECONDS + $1))
-	shift
-	while ! "$@" >/dev/null 2>&1; do
-		[ $SECONDS -ge $deadline ] && return 1
 		sleep 0.1
 	done
 }
@@ -296,9 +237,9 @@ agent_start() {
 	local policy=$1 name="agent-$1"
 	# nsenter joins only the network namespace: the agent keeps this machine's bpffs for its pins.
 	record "pin $PIN_DIR"
-	setsid nsenter --net="/run/netns/$NODE_NS" "$BUILD/inferlb-agent" --manifests "$MANIFESTS" \
-		--iface uplink --vip "$GATEWAY_HOST" --pin-dir "$PIN_DIR" --socket "$CONTROL_SOCKET" \
-		--metrics-addr 127.0.0.1:9464 --l7-policy "$policy" --keep -v >"$LOGS/$name.log" 2>&1 </dev/null &
+	agent_argv
+	setsid "${AGENT_ARGV[@]}" --vip "$GATEWAY_HOST" --metrics-addr "$(node_metrics_addr)" \
+		--l7-policy "$policy" --keep -v >"$LOGS/$name.log" 2>&1 </dev/null &
 	AGENT_PID=$!
 	record "pid $AGENT_PID $(pid_start "$AGENT_PID" || echo 0) $name"
 	local deadline=$((SECONDS + 20))
@@ -316,8 +257,7 @@ agent_start() {
 # two pools (qwen, llama) have pods; smollm, scaled to zero, has none.
 pools_ready() {
 	"$BUILD/inferlb" --socket "$CONTROL_SOCKET" --pin-dir "$PIN_DIR" pools -j |
-		grep -o '"ready":[0-9]*,"total":[0-9]*' |
-		awk -F'[:,]' '$2 != $4 { bad = 1 } $4 > 0 { n++ } END { exit bad || n < 2 }'
+		jq -e 'all(.[]; .ready == .total) and ([.[] | select(.total > 0)] | length >= 2)' >/dev/null
 }
 
 agent_stop() {
@@ -325,19 +265,7 @@ agent_stop() {
 	rm -f "$CONTROL_SOCKET"
 }
 
-# The guide's step 5, word for word, from the client namespace.
-seed_curl() {
-	ip netns exec "$CLIENT_NS" curl -sS -m 20 "http://${GATEWAY_HOST}:8888/v1/chat/completions" \
-		-H "Host: qwen.default.example.com" \
-		-H "Content-Type: application/json" \
-		-d '{
-    "model": "/models/Qwen1.5-4B-Chat/",
-    "messages": [
-      {"role": "user", "content": "Explain Kubernetes in one sentence."}
-    ],
-    "max_tokens": 50
-  }' "$@"
-}
+# seed_curl (tools/lib/topology.sh): the guide's step 5, word for word, from the client namespace.
 
 # ---------------------------------------------------------------------------------------------
 # The load.
@@ -370,10 +298,8 @@ loadgen_run() {
 	record "pid $LOADGEN_PID $(pid_start "$LOADGEN_PID" || echo 0) loadgen-$name"
 }
 
-# json_stat FILE SECTION KEY: a number from loadgen's summary (its first SECTION is the total).
-json_stat() {
-	grep -o "\"$2\":{[^}]*}" "$1" | head -1 | grep -o "\"$3\":[0-9.]*" | cut -d: -f2
-}
+# json_stat FILE SECTION KEY: a number from loadgen's summary, over all its requests.
+json_stat() { jq -r --arg s "$2" --arg k "$3" '.[$s][$k] // empty' "$1"; }
 
 # qwen_counters: "QUERIES HITS R1 R2 R3": prefix-cache tokens queried and hit over the qwen pods
 # (vLLM's vllm:prefix_cache_*_total) and the requests each pod finished.
@@ -381,7 +307,7 @@ qwen_counters() {
 	local i idx=0 m q=0 h=0 r reqs=""
 	for i in $(seq 1 "$N_QWEN"); do
 		idx=$((idx + 1))
-		m=$(in_ns "$(pod_ns qwen "$i")" curl -sf -m 2 "http://$(pod_ip "$idx"):8080/metrics" 2>/dev/null) || m=""
+		m=$(in_ns "$(pod_ns "$idx")" curl -sf -m 2 "http://$(pod_ip "$idx"):8080/metrics" 2>/dev/null) || m=""
 		q=$((q + $(awk '/^vllm:prefix_cache_queries_total/ { s += $NF } END { printf "%d", s }' <<<"$m")))
 		h=$((h + $(awk '/^vllm:prefix_cache_hits_total/ { s += $NF } END { printf "%d", s }' <<<"$m")))
 		r=$(awk '/^vllm:request_success_total/ { s += $NF } END { printf "%d", s }' <<<"$m")
@@ -465,9 +391,9 @@ pool_pending() {
 # its own namespace, then its Pod (Ready) in the manifests, written whole (rename) for inotify.
 smollm_pod_up() {
 	local ns ip f=$MANIFESTS/pods-smollm.yaml
-	ns=$(pod_ns smollm 1)
+	ns=$(pod_ns "$SMOL_IDX")
 	ip=$(pod_ip "$SMOL_IDX")
-	pod_ns_add "$ns" "$SMOL_IDX"
+	pod_link_add "$SMOL_IDX"
 	# vllm-sim is up in milliseconds; a model server loads its weights first: COLD_START seconds.
 	# (sh execs vllm-sim: the recorded pid stays the pod's.)
 	# shellcheck disable=SC2016
@@ -526,7 +452,7 @@ scaler() {
 			"$BUILD/inferlb" --socket "$CONTROL_SOCKET" --pin-dir "$PIN_DIR" pools | sed -n "1p;/^default\/$1 /p"
 			smollm_pod_up
 			SCALE_READY_NS=$(date +%s%N)
-			say "scaler: pod $(pod_ns smollm 1) ($(pod_ip "$SMOL_IDX"):8080) started, Ready in $MANIFESTS/pods-smollm.yaml"
+			say "scaler: pod $(pod_ns "$SMOL_IDX") ($(pod_ip "$SMOL_IDX"):8080) started, Ready in $MANIFESTS/pods-smollm.yaml"
 			return 0
 		fi
 		[ $SECONDS -ge $deadline ] && die "scaler: no pending request for default/$1 within $2 s"
@@ -590,8 +516,7 @@ names_free() {
 		fi
 		return 0
 	fi
-	for ns in "$CLIENT_NS" "$NODE_NS" $(seq 1 "$N_QWEN" | sed "s/^/$P-qwen-/") $(seq 1 "$N_LLAMA" | sed "s/^/$P-llama-/") \
-		"$(pod_ns smollm 1)"; do
+	for ns in "$CLIENT_NS" "$NODE_NS" $(for i in $(seq 1 "$SMOL_IDX"); do pod_ns "$i"; done); do
 		[ -e "/run/netns/$ns" ] && die "network namespace $ns exists but no demo recorded it: remove it ('ip netns del $ns') if it is an old demo's"
 	done
 	if [ -e "$PIN_DIR" ]; then
@@ -607,8 +532,8 @@ up_topology() {
 	: >"$STATE"
 	record "mode $MODE"
 	step "network namespaces"
-	say "$CLIENT_NS (198.18.0.2) -- $NODE_NS (198.18.0.1, uplink) -- $(pod_ns qwen 1)..$N_QWEN, $(pod_ns llama 1) (10.244.N.2)"
-	topology_up
+	say "$CLIENT_NS (198.18.0.2) -- $NODE_NS (198.18.0.1, uplink) -- $(pod_ns 1)..$N_QWEN, $(pod_ns $((N_QWEN + 1))) (10.244.N.2)"
+	topology_up $((N_QWEN + N_LLAMA))
 	step "pods: tools/vllm-sim"
 	say "qwen: $N_QWEN pods of the Knative Service (max-scale 3), model $SEED_MODEL, port 8080"
 	say "llama: $N_LLAMA pod, $LLAMA_MODEL with the LoRA adapters sql-lora and sql-lora-v2, port 8000"
