@@ -166,22 +166,8 @@ metrics_pods_up() {
 	mkdir -p "$dir/www"
 	metrics_file "$dir/www/metrics"
 	{
+		nginx_head "$dir" "$conns" "$rlimit"
 		cat <<CONF
-daemon off;
-worker_processes 1;
-pid $dir/nginx.pid;
-error_log $dir/error.log;
-events { worker_connections $conns; }
-CONF
-		[ -n "$rlimit" ] && echo "worker_rlimit_nofile $rlimit;"
-		cat <<CONF
-http {
-	access_log off;
-	client_body_temp_path $dir;
-	proxy_temp_path $dir;
-	fastcgi_temp_path $dir;
-	uwsgi_temp_path $dir;
-	scgi_temp_path $dir;
 	keepalive_requests 1000000;
 	keepalive_timeout 300s;
 	server {

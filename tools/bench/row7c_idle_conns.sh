@@ -26,34 +26,7 @@ for i in 1 2 3; do nginx_pod_start "$i" || part_not_measured "pod $i did not sta
 # and without strict-limits: HAProxy wants 2 fds per maxconn and stops when it cannot get
 # them; idle client connections need one each and share a few server connections.
 row7_haproxy_start() {
-	local i dir=$B_LOG/haproxy maxconn=$((IDLE_CONNS + 1000))
-	mkdir -p "$dir"
-	{
-		cat <<CONF
-global
-	nbthread 1
-	maxconn $maxconn
-	no strict-limits
-	pidfile $dir/haproxy.pid
-defaults
-	mode http
-	option http-keep-alive
-	timeout connect 5s
-	timeout client 300s
-	timeout server 300s
-	timeout http-keep-alive 300s
-	maxconn $maxconn
-frontend gateway
-	bind 198.18.0.1:$HAPROXY_PORT backlog 4096
-	default_backend pods
-backend pods
-	balance roundrobin
-	http-reuse safe
-CONF
-		for i in "$@"; do echo "	server pod$i 198.19.$i.2:8000"; done
-	} >"$dir/haproxy.cfg"
-	bg haproxy taskset -c "$CPU_SUT" ip netns exec "$NS_N" haproxy -db -f "$dir/haproxy.cfg"
-	wait_for 5 nn bash -c "exec 3<>/dev/tcp/198.18.0.1/$HAPROXY_PORT"
+	HAPROXY_MAXCONN=$((IDLE_CONNS + 1000)) HAPROXY_GLOBAL="no strict-limits" haproxy_start "$@"
 }
 
 declare -A C_IDLE C_REQ C_BASE C_OK C_CONN C_AFTER
