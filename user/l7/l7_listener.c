@@ -173,7 +173,12 @@ void l7_client_tick(struct ilb_l7 *l7, struct l7_client *c, uint64_t now)
 		if (c->header_deadline_ns && now > c->header_deadline_ns) {
 			l7_answer_error(l7, c, ILB_L7_TIMEOUT, 408, "the request did not arrive in time", false, NULL);
 		} else if (!c->header_deadline_ns && now > c->deadline_ns) {
-			l7_client_close(l7, c);
+			/* Idle only once it has taken every byte of its answers: a client that
+			 * pipelined requests may still be reading them. One that reads nothing
+			 * is closed a stall timeout later. */
+			if ((!c->out_len && client_drained(c)) ||
+			    now > c->deadline_ns + (uint64_t)l7->cfg.stall_timeout_ms * 1000000)
+				l7_client_close(l7, c);
 		}
 		break;
 	case L7_HOLDING:
