@@ -1,7 +1,6 @@
 /* route.c - builds the L7 routing table from the store and resolves requests against it. */
 #include <ctype.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -207,19 +206,6 @@ nomem:
 	return -ENOMEM;
 }
 
-/* snprintf that leaves buf empty when the name does not fit. */
-static void __attribute__((format(printf, 3, 4))) host_name(char *buf, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(buf, len, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= len)
-		buf[0] = '\0';
-}
-
 /* Knative Services: the decoded hosts (svc.cluster.local, status URLs) and, with the domain
  * config-domain gives the Service's labels now, <name>.<ns>.<domain> and each tag's
  * <tag>-<name>.<ns>.<domain> (unless Knative wrote the tag's URL). Computed here rather than
@@ -255,12 +241,12 @@ static int add_kservices(struct ilb_route_table *t, const struct ilb_store *stor
 			if (kt->host[0])
 				snprintf(host, sizeof(host), "%s", kt->host);
 			else
-				host_name(host, sizeof(host), "%s-%s.%s.%s", kt->tag, ks->meta.name, ks->meta.ns, domain);
+				ilb_format_whole(host, sizeof(host), "%s-%s.%s.%s", kt->tag, ks->meta.name, ks->meta.ns, domain);
 			err = add_kn_host(t, &cap, host, &one);
 		}
 		if (!all.n || err)
 			continue;
-		host_name(host, sizeof(host), "%s.%s.%s", ks->meta.name, ks->meta.ns, domain);
+		ilb_format_whole(host, sizeof(host), "%s.%s.%s", ks->meta.name, ks->meta.ns, domain);
 		err = add_kn_host(t, &cap, host, &all);
 		for (int h = 0; h < ks->n_hosts && !err; h++)
 			if (strcasecmp(ks->hosts[h], host) != 0)

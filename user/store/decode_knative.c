@@ -3,7 +3,6 @@
  * the decoder, and the Service's row, which keeps those in line with each change (kn_derive.c). */
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,22 +56,6 @@ static bool url_host(const char *url, char *buf, size_t len)
 		return false;
 	memcpy(buf, start, n);
 	buf[n] = '\0';
-	return true;
-}
-
-/* snprintf that leaves buf empty when the text does not fit: a cut host name is no host. */
-static bool __attribute__((format(printf, 3, 4))) format_whole(char *buf, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(buf, len, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= len) {
-		buf[0] = '\0';
-		return false;
-	}
 	return true;
 }
 
@@ -389,11 +372,11 @@ static void resolve_targets(struct ilb_kservice *ks, const char *template_rev)
 		struct ilb_kn_traffic *t = &ks->traffic[i];
 
 		if (!t->revision[0] && t->latest)
-			format_whole(t->revision, sizeof(t->revision), "%s",
+			ilb_format_whole(t->revision, sizeof(t->revision), "%s",
 				     ks->latest_ready[0] ? ks->latest_ready : template_rev);
 		/* a revision not known yet: every pod of the Service (a tag without a status URL
 		 * gets its host from config-domain when the route table is built) */
-		format_whole(t->pool, sizeof(t->pool), "%s", t->revision[0] ? t->revision : name);
+		ilb_format_whole(t->pool, sizeof(t->pool), "%s", t->revision[0] ? t->revision : name);
 	}
 }
 
@@ -440,7 +423,7 @@ static int dec_kservice(struct dec *d, const cJSON *json, struct ilb_object *out
 	if (!ks->traffic)
 		return dec_fail(d, NULL, "out of memory");
 	/* <name>.<ns>.<domain> is the route table's: config-domain may change under the Service */
-	format_whole(host, sizeof(host), "%s.%s.svc.cluster.local", ks->meta.name, ks->meta.ns);
+	ilb_format_whole(host, sizeof(host), "%s.%s.svc.cluster.local", ks->meta.name, ks->meta.ns);
 	add_host(ks, host);
 	add_host(ks, status_host);
 	add_host(ks, address_host);

@@ -2,6 +2,7 @@
  * file), labels, addresses, and the copy, equality and free that go through a kind's row. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -224,4 +225,19 @@ bool ilb_object_equal(const struct ilb_object *a, const struct ilb_object *b)
 	if (a->kind != b->kind || !meta_equal(&a->meta, &b->meta))
 		return false;
 	return !def || !def->equal || def->equal(a, b);
+}
+
+bool ilb_format_whole(char *buf, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= len) {
+		buf[0] = '\0';
+		return false;
+	}
+	return true;
 }

@@ -330,6 +330,9 @@ const char *ilb_labels_get(const struct ilb_labels *labels, const char *key);
 
 /* Parses "1.2.3.4" or "fd00::1"; returns 0 or -EINVAL. */
 int ilb_addr_parse(const char *text, struct ilb_addr *out);
+/* snprintf that leaves buf empty when the text does not fit: a cut name (a host, a pool
+ * derived from a revision) names nothing. False when it did not fit. */
+bool ilb_format_whole(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Formats into buf (at least 46 bytes). */
 const char *ilb_addr_format(const struct ilb_addr *addr, char *buf, size_t len);
 
