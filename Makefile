@@ -54,8 +54,9 @@ FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 
 # A build needs these; on a machine without one, every build target stops at once and says so
-# (`make deps`, as root, installs them all). Goals that build nothing, or install first, skip it.
-NEEDS_NOTHING := deps clean demo demo-up demo-down
+# (`make deps`, as root, installs them all). Goals that build nothing, or install first (the
+# README's two commands, `make test` and `make demo`), skip it.
+NEEDS_NOTHING := deps clean test demo demo-up demo-down
 REQ_CMDS      := $(firstword $(CC)) $(firstword $(CLANG)) $(firstword $(BPFTOOL)) ar
 REQ_HEADERS   := bpf/libbpf.h xdp/libxdp.h libelf.h zlib.h libmnl/libmnl.h cjson/cJSON.h curl/curl.h \
                  xxhash.h yaml.h microhttpd.h cmocka.h ncursesw/curses.h llhttp.h
@@ -76,7 +77,7 @@ $(error llhttp sources (/usr/share/llhttp/*.c) not found: run `make deps` as roo
 endif
 endif
 # The fuzzers link clang's libFuzzer runtime (libclang-rt).
-ifneq ($(filter fuzz test,$(MAKECMDGOALS)),)
+ifneq ($(filter fuzz,$(MAKECMDGOALS)),)
 ifneq ($(shell echo 'int LLVMFuzzerTestOneInput(const char *d, long n) { return 0; }' | \
 	$(CLANG) -fsanitize=fuzzer -x c - -o /dev/null >/dev/null 2>&1 && echo ok),ok)
 $(error $(CLANG) cannot link -fsanitize=fuzzer (libclang-rt): run `make deps` as root)
@@ -155,8 +156,8 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(LLHTTP_SRCS) $(SKELS)
 
 fuzz: $(FUZZ_BINS)
 
-test: all fuzz
-	$(Q)tests/run.sh
+test:
+	$(Q)tools/deps.sh && $(MAKE) --no-print-directory all fuzz && tests/run.sh
 
 bench-xdp: all
 	$(Q)$(BUILD)/tests/bpf/test_xdp_steer --bench
