@@ -135,7 +135,10 @@ check_eq "openai package, streaming: content and usage" "24 usage 16 6" \
 	"$(echo "$out" | head -1 | tr -d '\n' | wc -c) $(echo "$out" | tail -1)"
 
 # --- a batch and a waiting queue
-start_sim queue --model m --max-num-seqs 2 --time-scale 0.05 || not_ok "queue simulator starts"
+# At real speed a batch of two 200-token requests decodes for about 2 s, so the queue holds
+# 2 running and 8 waiting long after the last request arrives (at 0.05 it drained in 0.5 s,
+# and the sample could land between two batches).
+start_sim queue --model m --max-num-seqs 2 --time-scale 1 || not_ok "queue simulator starts"
 Q=$PORT
 check_eq "the queue is empty at rest" "0.0 0.0" "$(metric $Q vllm:num_requests_waiting) $(metric $Q vllm:num_requests_running)"
 clients=()
@@ -144,12 +147,13 @@ for i in $(seq 1 10); do
 		-d "{\"model\":\"m\",\"prompt\":\"load $i\",\"max_tokens\":200,\"ignore_eos\":true,\"stream\":true}" &
 	clients+=($!)
 done
-wait_for 3 bash -c "[ \"\$(curl -s http://$HOST:$Q/metrics | awk '/^vllm:num_requests_waiting/ {print int(\$2)}')\" -ge 6 ]"
+wait_for 3 bash -c "[ \"\$(curl -s http://$HOST:$Q/metrics | awk '/^vllm:num_requests_waiting/ {print int(\$2)}')\" -ge 8 ]"
 check_eq "10 requests over max-num-seqs 2: 2 running, the rest waiting" "2.0 8.0" \
 	"$(metric $Q vllm:num_requests_running) $(metric $Q vllm:num_requests_waiting)"
 kv=$(metric $Q vllm:kv_cache_usage_perc)
 check_cmd "KV cache usage rises with the batch ($kv)" awk -v v="$kv" 'BEGIN { exit !(v > 0) }'
-wait "${clients[@]}"
+kill "${clients[@]}" 2>/dev/null # the queue is what was measured, not the answers
+wait "${clients[@]}" 2>/dev/null
 
 # --- prefix-cache affinity: one warm pod against four cold pods picked at random
 PREFIX=$(printf 'You are a helpful assistant for the inferlb project. %.0s' $(seq 1 120))
